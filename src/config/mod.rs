@@ -1,0 +1,405 @@
+//! Pipeline files: what the nightly run reads and how each department's columns become person
+//! mentions and facts. Parsed with serde (`deny_unknown_fields`), then checked as a whole so
+//! that every error names the offending key.
+
+pub mod field;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+pub use field::{Field, FieldSpec};
+
+/// A problem with a pipeline file; the CLI exits 78 on it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read pipeline {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("{path}: key `{key}`: {message}")]
+    Invalid { path: PathBuf, key: String, message: String },
+}
+
+/// The whole pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    pub pipeline: PipelineOptions,
+    #[serde(default)]
+    pub linkage: LinkageOptions,
+    #[serde(rename = "source")]
+    pub sources: Vec<Source>,
+    /// Where the file was read from; relative paths resolve against its folder.
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineOptions {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Folder the sources' paths are relative to, itself relative to the pipeline file.
+    #[serde(default)]
+    pub data_root: Option<PathBuf>,
+    /// The day the exports describe: later dates are "future". Defaults to the run's date.
+    #[serde(default)]
+    pub as_of: Option<NaiveDate>,
+    /// Rows per Arrow batch while reading.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+}
+
+fn default_batch_rows() -> usize {
+    65_536
+}
+
+/// Thresholds of the rule-based linker, in points of evidence (see `link::score`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkageOptions {
+    /// Points a candidate needs to be linked.
+    #[serde(default = "default_match_points")]
+    pub match_points: i32,
+    /// How far ahead of the runner-up the best candidate must be.
+    #[serde(default = "default_margin_points")]
+    pub margin_points: i32,
+}
+
+fn default_match_points() -> i32 {
+    9
+}
+fn default_margin_points() -> i32 {
+    3
+}
+
+impl Default for LinkageOptions {
+    fn default() -> Self {
+        LinkageOptions { match_points: default_match_points(), margin_points: default_margin_points() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Delimited text.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    #[default]
+    #[serde(rename = "utf-8", alias = "utf8")]
+    Utf8,
+    Gbk,
+    Gb18030,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Gbk => "gbk",
+            Encoding::Gb18030 => "gb18030",
+        }
+    }
+}
+
+/// One department export.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub name: String,
+    pub department: String,
+    /// A path or glob, relative to `data_root`.
+    pub path: String,
+    pub format: Format,
+    #[serde(default)]
+    pub encoding: Encoding,
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Whether the first line of a delimited file names the columns; without one, columns are `c1`, `c2`, ….
+    #[serde(default = "default_true")]
+    pub header: bool,
+    /// JSON lines: an array property whose elements each become a row (with the parent's fields).
+    #[serde(default)]
+    pub explode: Option<String>,
+    /// What identifies a row within the source; rows without one are quarantined.
+    pub record_key: Field,
+    /// The source is the authority on identity (the household register): each of its records is
+    /// a person, and records it holds as distinct are never merged.
+    #[serde(default)]
+    pub authority: bool,
+    #[serde(default, rename = "mention")]
+    pub mentions: Vec<MentionSpec>,
+    #[serde(default)]
+    pub facts: Option<Facts>,
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+fn default_true() -> bool {
+    true
+}
+
+/// The columns that describe one person mentioned by a row.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MentionSpec {
+    pub role: String,
+    /// A mention in this role that matches nobody starts a new person (a newborn's certificate).
+    #[serde(default)]
+    pub creates_persons: bool,
+    #[serde(default)]
+    pub citizen_id: Option<Field>,
+    #[serde(default)]
+    pub name: Option<Field>,
+    /// Must come out as `M` or `F` (use a value map).
+    #[serde(default)]
+    pub sex: Option<Field>,
+    #[serde(default)]
+    pub birth_date: Option<Field>,
+    #[serde(default)]
+    pub ethnicity: Option<Field>,
+    /// Where the person lives or is registered, as this department writes it.
+    #[serde(default)]
+    pub address: Option<Field>,
+    /// The household register number the person belongs to.
+    #[serde(default)]
+    pub household_no: Option<Field>,
+}
+
+impl MentionSpec {
+    /// The mapped fields by their published names.
+    pub fn fields(&self) -> Vec<(&'static str, &Field)> {
+        [
+            ("citizen_id", &self.citizen_id),
+            ("name", &self.name),
+            ("sex", &self.sex),
+            ("birth_date", &self.birth_date),
+            ("ethnicity", &self.ethnicity),
+            ("address", &self.address),
+            ("household_no", &self.household_no),
+        ]
+        .into_iter()
+        .filter_map(|(n, f)| f.as_ref().map(|f| (n, f)))
+        .collect()
+    }
+}
+
+/// The department's facts in a row, by kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Facts {
+    /// Household register: where a person is registered and their status.
+    Residence(ResidenceFacts),
+    /// An insured person and the department's internal number for them.
+    Insured(InsuredFacts),
+    /// A monthly payment, reaching a person only through an insured-persons source.
+    Payment(PaymentFacts),
+    /// A property unit and one owner per row.
+    Ownership(OwnershipFacts),
+    /// A birth certificate.
+    Birth(BirthFacts),
+    /// A death record.
+    Death(DeathFacts),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResidenceFacts {
+    pub mention: String,
+    pub household_no: Field,
+    pub district: Field,
+    pub address: Field,
+    #[serde(default)]
+    pub relation: Option<Field>,
+    /// Must come out as `normal`, `deceased` or `moved_out` (use a value map).
+    pub status: Field,
+    #[serde(default)]
+    pub status_date: Option<Field>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsuredFacts {
+    pub mention: String,
+    pub internal_id: Field,
+    #[serde(default)]
+    pub status: Option<Field>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentFacts {
+    /// The insured-persons source whose `internal_id` this payment's `internal_id` refers to.
+    pub via: String,
+    pub internal_id: Field,
+    pub month: Field,
+    pub amount: Field,
+    #[serde(default)]
+    pub benefit: Option<Field>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnershipFacts {
+    pub owner: String,
+    pub unit_no: Field,
+    pub address: Field,
+    #[serde(default)]
+    pub area: Option<Field>,
+    #[serde(default)]
+    pub usage: Option<Field>,
+    #[serde(default)]
+    pub registered_on: Option<Field>,
+    #[serde(default)]
+    pub share: Option<Field>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BirthFacts {
+    pub child: String,
+    pub mother: String,
+    #[serde(default)]
+    pub father: Option<String>,
+    pub birth_date: Field,
+    #[serde(default)]
+    pub hospital: Option<Field>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeathFacts {
+    pub mention: String,
+    pub death_date: Field,
+    /// What kind of evidence this source is, e.g. `cremation`.
+    pub evidence: String,
+}
+
+impl Facts {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Facts::Residence(_) => "residence",
+            Facts::Insured(_) => "insured",
+            Facts::Payment(_) => "payment",
+            Facts::Ownership(_) => "ownership",
+            Facts::Birth(_) => "birth",
+            Facts::Death(_) => "death",
+        }
+    }
+
+    /// The mapped fact fields by their published names, and whether each is required.
+    pub fn fields(&self) -> Vec<(&'static str, &Field)> {
+        let mut out: Vec<(&'static str, Option<&Field>)> = Vec::new();
+        match self {
+            Facts::Residence(f) => {
+                out.extend([
+                    ("household_no", Some(&f.household_no)),
+                    ("district", Some(&f.district)),
+                    ("address", Some(&f.address)),
+                    ("relation", f.relation.as_ref()),
+                    ("status", Some(&f.status)),
+                    ("status_date", f.status_date.as_ref()),
+                ]);
+            }
+            Facts::Insured(f) => out.extend([("internal_id", Some(&f.internal_id)), ("status", f.status.as_ref())]),
+            Facts::Payment(f) => out.extend([
+                ("internal_id", Some(&f.internal_id)),
+                ("month", Some(&f.month)),
+                ("amount", Some(&f.amount)),
+                ("benefit", f.benefit.as_ref()),
+            ]),
+            Facts::Ownership(f) => out.extend([
+                ("unit_no", Some(&f.unit_no)),
+                ("address", Some(&f.address)),
+                ("area", f.area.as_ref()),
+                ("usage", f.usage.as_ref()),
+                ("registered_on", f.registered_on.as_ref()),
+                ("share", f.share.as_ref()),
+            ]),
+            Facts::Birth(f) => out.extend([("birth_date", Some(&f.birth_date)), ("hospital", f.hospital.as_ref())]),
+            Facts::Death(f) => out.push(("death_date", Some(&f.death_date))),
+        }
+        out.into_iter().filter_map(|(n, f)| f.map(|f| (n, f))).collect()
+    }
+
+    /// The mention roles the facts refer to, with the key naming each.
+    pub fn roles(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Facts::Residence(f) => vec![("mention", f.mention.as_str())],
+            Facts::Insured(f) => vec![("mention", f.mention.as_str())],
+            Facts::Payment(_) => vec![],
+            Facts::Ownership(f) => vec![("owner", f.owner.as_str())],
+            Facts::Birth(f) => {
+                let mut roles = vec![("child", f.child.as_str()), ("mother", f.mother.as_str())];
+                roles.extend(f.father.as_deref().map(|r| ("father", r)));
+                roles
+            }
+            Facts::Death(f) => vec![("mention", f.mention.as_str())],
+        }
+    }
+}
+
+impl Pipeline {
+    /// Reads, parses and checks a pipeline file (including that its sources exist).
+    pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut pipeline: Pipeline = toml::from_str(&text)
+            .map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })?;
+        pipeline.file = path.to_path_buf();
+        validate::check(&pipeline)?;
+        Ok(pipeline)
+    }
+
+    /// The folder source paths are relative to.
+    pub fn data_root(&self) -> PathBuf {
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        match &self.pipeline.data_root {
+            Some(root) => base.join(root),
+            None => base.to_path_buf(),
+        }
+    }
+
+    /// The files a source's path or glob names, sorted, so that runs are repeatable.
+    pub fn source_files(&self, source: &Source) -> Result<Vec<PathBuf>, ConfigError> {
+        let pattern = self.data_root().join(&source.path);
+        let invalid = |message: String| ConfigError::Invalid {
+            path: self.file.clone(),
+            key: format!("source.{}.path", source.name),
+            message,
+        };
+        let pattern_text = pattern.to_string_lossy().to_string();
+        let mut files: Vec<PathBuf> = glob::glob(&pattern_text)
+            .map_err(|e| invalid(format!("`{}` is not a valid glob: {e}", source.path)))?
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(invalid(format!("no file matches {pattern_text}; check data_root and path")));
+        }
+        Ok(files)
+    }
+
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    pub fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid { path: self.file.clone(), key: key.into(), message: message.into() }
+    }
+}
+
+/// Value maps keyed by what the department writes.
+pub type ValueMap = BTreeMap<String, String>;

@@ -1,0 +1,80 @@
+//! Whole-pipeline checks that serde cannot express: names unique, roles that facts refer to
+//! exist, each field given one way, payments pointing at an insured-persons source, files present.
+
+use std::collections::HashSet;
+
+use super::{ConfigError, Facts, Field, Format, Pipeline};
+
+pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
+    if p.sources.is_empty() {
+        return Err(p.invalid("source", "the pipeline declares no [[source]]"));
+    }
+    if p.pipeline.batch_rows == 0 {
+        return Err(p.invalid("pipeline.batch_rows", "must be at least 1"));
+    }
+    let mut names = HashSet::new();
+    for s in &p.sources {
+        let key = |k: &str| format!("source.{}.{k}", s.name);
+        if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(p.invalid(format!("source.{}", s.name), "source names are ASCII letters, digits and _"));
+        }
+        if !names.insert(s.name.as_str()) {
+            return Err(p.invalid(key("name"), "two sources have this name"));
+        }
+        if s.explode.is_some() && s.format != Format::Jsonl {
+            return Err(p.invalid(key("explode"), "explode applies to jsonl sources only"));
+        }
+        if s.format == Format::Jsonl && s.encoding != super::Encoding::Utf8 {
+            return Err(p.invalid(key("encoding"), "JSON is always UTF-8"));
+        }
+        check_field(p, &key("record_key"), &s.record_key)?;
+        let mut roles = HashSet::new();
+        for m in &s.mentions {
+            let mkey = |k: &str| format!("source.{}.mention.{}.{k}", s.name, m.role);
+            if !roles.insert(m.role.as_str()) {
+                return Err(p.invalid(mkey("role"), "two mentions in this source have this role"));
+            }
+            if m.citizen_id.is_none() && m.name.is_none() {
+                return Err(p.invalid(mkey("citizen_id"), "a mention needs at least a citizen_id or a name"));
+            }
+            for (name, field) in m.fields() {
+                check_field(p, &mkey(name), field)?;
+            }
+        }
+        if let Some(facts) = &s.facts {
+            for (name, field) in facts.fields() {
+                check_field(p, &key(&format!("facts.{name}")), field)?;
+            }
+            for (k, role) in facts.roles() {
+                if !roles.contains(role) {
+                    return Err(p.invalid(
+                        key(&format!("facts.{k}")),
+                        format!("no [[source.mention]] with role `{role}` in this source"),
+                    ));
+                }
+            }
+            if let Facts::Payment(pay) = facts {
+                let insured = p.source(&pay.via).and_then(|v| v.facts.as_ref());
+                if !matches!(insured, Some(Facts::Insured(_))) {
+                    return Err(p.invalid(key("facts.via"), format!("`{}` is not a source with kind = \"insured\" facts", pay.via)));
+                }
+            }
+        } else if s.mentions.is_empty() {
+            return Err(p.invalid(key("mention"), "a source needs mentions, facts or both"));
+        }
+        p.source_files(s)?;
+    }
+    Ok(())
+}
+
+fn check_field(p: &Pipeline, key: &str, field: &Field) -> Result<(), ConfigError> {
+    if field.kinds_given() != 1 {
+        return Err(p.invalid(key, "give exactly one of column, sql or value"));
+    }
+    if let Some(map) = field.value_map() {
+        if map.is_empty() {
+            return Err(p.invalid(format!("{key}.map"), "an empty value map makes every value null"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! Evaluate: scores a published warehouse against the generator's ground truth. Pairwise
+//! precision and recall over person mentions (a pair is predicted-same when both mentions carry
+//! one person key), false merges and splits, and both reports against their true lists.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::NaiveDate;
+use datafusion::prelude::{CsvReadOptions, SessionContext};
+use serde::Serialize;
+
+use crate::generate::VoterRollParams;
+use crate::query::{self, QueryError, reports};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    #[error("{path}: {message}; point --truth at the truth/ folder `pophub generate` wrote")]
+    Truth { path: PathBuf, message: String },
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+impl From<datafusion::error::DataFusionError> for EvaluateError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        EvaluateError::Query(e.into())
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportScore {
+    pub true_cases: u64,
+    pub reported: u64,
+    pub found: u64,
+    pub false_positives: u64,
+    pub recall: f64,
+    pub precision: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    pub truth_mentions: u64,
+    pub published_mentions: u64,
+    pub unpublished_truth_mentions: u64,
+    pub unlinked_mentions: u64,
+    pub true_pairs: u64,
+    pub predicted_pairs: u64,
+    pub correct_pairs: u64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// Predicted persons holding mentions of more than one true person.
+    pub false_merges: u64,
+    /// True persons spread over more than one predicted person.
+    pub split_persons: u64,
+    /// Deceased-pension report against true cases whose death is in some feed.
+    pub deceased_pensions: ReportScore,
+    /// All true cases, including deaths no feed shows.
+    pub deceased_pensions_all_true_cases: u64,
+    pub deceased_pensions_amount_exact: u64,
+    pub voter_roll: ReportScore,
+}
+
+fn register_text_csv(ctx: &SessionContext, name: &str, path: &Path, columns: &[&str]) -> impl std::future::Future<Output = Result<(), EvaluateError>> {
+    let schema = Schema::new(columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>());
+    let path = path.to_path_buf();
+    let ctx = ctx.clone();
+    let name = name.to_string();
+    async move {
+        if !path.is_file() {
+            return Err(EvaluateError::Truth { path, message: "missing".into() });
+        }
+        let options = CsvReadOptions::new().has_header(true).schema(&schema);
+        ctx.register_csv(name.as_str(), path.to_string_lossy().as_ref(), options).await?;
+        Ok(())
+    }
+}
+
+async fn count(ctx: &SessionContext, sql: &str) -> Result<u64, EvaluateError> {
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let value = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| {
+            let c = arrow::compute::cast(b.column(0), &DataType::Int64).expect("numeric");
+            let c = c.as_primitive::<arrow::datatypes::Int64Type>();
+            if c.is_null(0) { 0 } else { c.value(0) as u64 }
+        })
+        .unwrap_or(0);
+    Ok(value)
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 1.0 } else { a as f64 / b as f64 }
+}
+
+pub async fn evaluate(warehouse: &Path, truth: &Path, as_of: NaiveDate) -> Result<Evaluation, EvaluateError> {
+    let ctx = query::open(warehouse, as_of).await?;
+    register_text_csv(&ctx, "truth_mentions", &truth.join("mentions.csv"), &["source", "record_key", "role", "person_id"]).await?;
+    register_text_csv(
+        &ctx,
+        "truth_deceased",
+        &truth.join("deceased_pensions.csv"),
+        &["person_id", "citizen_id", "death_date", "months_paid_after_death", "amount_overpaid", "death_in_feed"],
+    )
+    .await?;
+    register_text_csv(&ctx, "truth_voters", &truth.join("voter_roll.csv"), &["person_id", "citizen_id"]).await?;
+
+    // Each published mention with its true person; unlinked mentions are persons of their own.
+    ctx.sql(
+        "CREATE VIEW scored AS SELECT t.person_id, \
+           COALESCE(ps.person_key, 'unlinked:' || ps.source || ':' || ps.record_key || ':' || ps.role) AS pk \
+         FROM truth_mentions t JOIN person_source ps \
+           ON ps.source = t.source AND ps.record_key = t.record_key AND ps.role = t.role",
+    )
+    .await?;
+    let pairs = |group: &str| format!("SELECT SUM(n * (n - 1) / 2) FROM (SELECT COUNT(*) AS n FROM scored GROUP BY {group})");
+    let truth_mentions = count(&ctx, "SELECT COUNT(*) FROM truth_mentions").await?;
+    let published_mentions = count(&ctx, "SELECT COUNT(*) FROM scored").await?;
+    let unlinked_mentions = count(&ctx, "SELECT COUNT(*) FROM scored WHERE pk LIKE 'unlinked:%'").await?;
+    let correct_pairs = count(&ctx, &pairs("pk, person_id")).await?;
+    let predicted_pairs = count(&ctx, &pairs("pk")).await?;
+    let true_pairs = count(&ctx, &pairs("person_id")).await?;
+    let false_merges = count(&ctx, "SELECT COUNT(*) FROM (SELECT pk FROM scored GROUP BY pk HAVING COUNT(DISTINCT person_id) > 1)").await?;
+    let split_persons = count(&ctx, "SELECT COUNT(*) FROM (SELECT person_id FROM scored GROUP BY person_id HAVING COUNT(DISTINCT pk) > 1)").await?;
+    let precision = ratio(correct_pairs, predicted_pairs);
+    let recall = ratio(correct_pairs, true_pairs);
+
+    // A predicted person stands for the true person most of its mentions belong to.
+    ctx.sql(
+        "CREATE VIEW key_truth AS SELECT pk, person_id FROM ( \
+           SELECT pk, person_id, ROW_NUMBER() OVER (PARTITION BY pk ORDER BY n DESC, person_id) AS rn \
+           FROM (SELECT pk, person_id, COUNT(*) AS n FROM scored GROUP BY pk, person_id)) WHERE rn = 1",
+    )
+    .await?;
+    let deceased = reports::deceased_pensions(&ctx).await?;
+    ctx.register_batch("report_deceased", arrow::compute::concat_batches(&deceased_schema(&deceased), &deceased).map_err(|e| QueryError::Output(e.to_string()))?)?;
+    let deceased_score = score_report(&ctx, "report_deceased", "(SELECT person_id FROM truth_deceased WHERE death_in_feed = 'true')").await?;
+    let deceased_all = count(&ctx, "SELECT COUNT(*) FROM truth_deceased").await?;
+    let amount_exact = count(
+        &ctx,
+        "SELECT COUNT(*) FROM report_deceased r JOIN key_truth k ON k.pk = r.person_key \
+         JOIN truth_deceased t ON t.person_id = k.person_id \
+         WHERE abs(r.amount_overpaid - CAST(t.amount_overpaid AS DOUBLE)) < 0.01",
+    )
+    .await?;
+
+    let params_path = truth.join("voter_roll.json");
+    let params: VoterRollParams = std::fs::read_to_string(&params_path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        .map_err(|message| EvaluateError::Truth { path: params_path.clone(), message })?;
+    let exclude = truth.parent().map(|p| p.join("external/deprived_political_rights.csv")).filter(|p| p.is_file());
+    let roll = reports::voter_roll(&ctx, &params.district, params.election_date, exclude.as_deref()).await?;
+    ctx.register_batch("report_voters", arrow::compute::concat_batches(&deceased_schema(&roll), &roll).map_err(|e| QueryError::Output(e.to_string()))?)?;
+    let voter_score = score_report(&ctx, "report_voters", "(SELECT person_id FROM truth_voters)").await?;
+
+    Ok(Evaluation {
+        truth_mentions,
+        published_mentions,
+        unpublished_truth_mentions: truth_mentions - published_mentions,
+        unlinked_mentions,
+        true_pairs,
+        predicted_pairs,
+        correct_pairs,
+        precision,
+        recall,
+        f1: if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) },
+        false_merges,
+        split_persons,
+        deceased_pensions: deceased_score,
+        deceased_pensions_all_true_cases: deceased_all,
+        deceased_pensions_amount_exact: amount_exact,
+        voter_roll: voter_score,
+    })
+}
+
+fn deceased_schema(batches: &[arrow::array::RecordBatch]) -> Arc<Schema> {
+    batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(Schema::new(vec![Field::new("person_key", DataType::Utf8, true)])))
+}
+
+/// Compares a report's persons (by person key, through `key_truth`) with a set of true persons.
+async fn score_report(ctx: &SessionContext, report: &str, truth_set: &str) -> Result<ReportScore, EvaluateError> {
+    let true_cases = count(ctx, &format!("SELECT COUNT(DISTINCT person_id) FROM {truth_set}")).await?;
+    let reported = count(ctx, &format!("SELECT COUNT(*) FROM {report}")).await?;
+    let found = count(
+        ctx,
+        &format!("SELECT COUNT(DISTINCT k.person_id) FROM {report} r JOIN key_truth k ON k.pk = r.person_key WHERE k.person_id IN {truth_set}"),
+    )
+    .await?;
+    let correct_rows = count(
+        ctx,
+        &format!("SELECT COUNT(*) FROM {report} r JOIN key_truth k ON k.pk = r.person_key WHERE k.person_id IN {truth_set}"),
+    )
+    .await?;
+    let false_positives = reported - correct_rows;
+    Ok(ReportScore { true_cases, reported, found, false_positives, recall: ratio(found, true_cases), precision: ratio(correct_rows, reported) })
+}
+
+/// The evaluation as a few readable lines.
+pub fn render(e: &Evaluation) -> String {
+    let report = |name: &str, r: &ReportScore| {
+        format!(
+            "{name}: {} true, {} reported, {} found (recall {:.4}), {} false positive(s) (precision {:.4})\n",
+            r.true_cases, r.reported, r.found, r.recall, r.false_positives, r.precision
+        )
+    };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "mentions: {} in truth, {} published ({} quarantined or not published), {} unlinked\n",
+        e.truth_mentions, e.published_mentions, e.unpublished_truth_mentions, e.unlinked_mentions
+    ));
+    out.push_str(&format!(
+        "pairs: {} true, {} predicted, {} correct\nprecision {:.6}  recall {:.6}  F1 {:.6}\n",
+        e.true_pairs, e.predicted_pairs, e.correct_pairs, e.precision, e.recall, e.f1
+    ));
+    out.push_str(&format!("false merges: {}  split persons: {}\n", e.false_merges, e.split_persons));
+    out.push_str(&report("deceased pensions (deaths in some feed)", &e.deceased_pensions));
+    out.push_str(&format!(
+        "    all true cases incl. deaths no feed shows: {}; amounts exact: {}\n",
+        e.deceased_pensions_all_true_cases, e.deceased_pensions_amount_exact
+    ));
+    out.push_str(&report("voter roll", &e.voter_roll));
+    out
+}

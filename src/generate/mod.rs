@@ -1,0 +1,119 @@
+//! The synthetic city: `pophub generate` writes a city's department exports exactly as the
+//! sample pipeline expects them, and the ground truth to score a run against. The same seed gives
+//! the same files, byte for byte.
+
+pub mod city;
+mod damage;
+mod feeds;
+mod names;
+pub mod rng;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{Datelike, Duration, NaiveDate};
+
+use city::{City, Person, add_months};
+use feeds::csv_line;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// What the voter-roll truth was computed for.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct VoterRollParams {
+    pub district: String,
+    pub election_date: NaiveDate,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub persons: usize,
+    pub households: usize,
+    pub seed: u64,
+    pub as_of: NaiveDate,
+    pub voter_roll: VoterRollParams,
+}
+
+pub fn generate(persons: usize, seed: u64, as_of: NaiveDate, out: &Path) -> Result<Summary, GenerateError> {
+    let city = city::build(persons, seed, as_of);
+    let mut w = feeds::Writer::new(&city, out, seed)?;
+    w.household_register()?;
+    w.social_security()?;
+    w.property()?;
+    w.birth_certificates()?;
+    w.cremations()?;
+    let cremation_unusable = w.finish()?;
+    let voter_roll = VoterRollParams { district: city.districts[0].code.clone(), election_date: as_of + Duration::days(30) };
+    write_truth(&city, out, &cremation_unusable, &voter_roll)?;
+    let summary = Summary { persons: city.persons.len(), households: city.households.len(), seed, as_of, voter_roll };
+    write_file(&out.join("truth/city.json"), serde_json::to_string_pretty(&summary).expect("serialises").as_bytes())?;
+    Ok(summary)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), GenerateError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| GenerateError::Io { path: dir.to_path_buf(), source })?;
+    }
+    let mut f = std::fs::File::create(path).map_err(|source| GenerateError::Io { path: path.to_path_buf(), source })?;
+    f.write_all(bytes).map_err(|source| GenerateError::Io { path: path.to_path_buf(), source })
+}
+
+/// Persons, pensions paid after death, the voter roll and the exclusion list, as they truly are.
+fn write_truth(city: &City, out: &Path, cremation_unusable: &[bool], roll: &VoterRollParams) -> Result<(), GenerateError> {
+    let mut persons = csv_line(&["person_id", "citizen_id", "name", "sex", "birth_date", "household_no", "death_date", "moved_out", "registered"]);
+    let mut deceased = csv_line(&["person_id", "citizen_id", "death_date", "months_paid_after_death", "amount_overpaid", "death_in_feed"]);
+    let mut voters = csv_line(&["person_id", "citizen_id"]);
+    let mut excluded = csv_line(&["citizen_id"]);
+    let adult_born_by = crate::identity::dates::years_before(roll.election_date, 18);
+    for (i, p) in city.persons.iter().enumerate() {
+        let hh = &city.households[p.household];
+        let opt = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+        persons.push_str(&csv_line(&[
+            &Person::key(i),
+            &p.id,
+            &p.name(),
+            if p.male { "M" } else { "F" },
+            &p.birth.to_string(),
+            &hh.number,
+            &opt(p.death),
+            &opt(p.moved_out),
+            if p.registered { "true" } else { "false" },
+        ]));
+        if let (Some(death), Some(pension)) = (p.death, &p.pension) {
+            let death_month = NaiveDate::from_ymd_opt(death.year(), death.month(), 1).expect("valid");
+            let mut months = 0;
+            let mut month = add_months(death_month, 1).max(pension.first_month);
+            while month <= pension.last_month {
+                months += 1;
+                month = add_months(month, 1);
+            }
+            if months > 0 {
+                let in_feed = p.death_in_register || (p.cremated && !cremation_unusable[i]);
+                deceased.push_str(&csv_line(&[
+                    &Person::key(i),
+                    &p.id,
+                    &death.to_string(),
+                    &months.to_string(),
+                    &format!("{:.2}", pension.monthly * f64::from(months)),
+                    if in_feed { "true" } else { "false" },
+                ]));
+            }
+        }
+        let in_district = city.districts[hh.district].code == roll.district;
+        if in_district && p.registered && p.alive_on(roll.election_date) && p.moved_out.is_none() && p.birth <= adult_born_by && !p.deprived {
+            voters.push_str(&csv_line(&[&Person::key(i), &p.id]));
+        }
+        if p.deprived {
+            excluded.push_str(&csv_line(&[&p.id]));
+        }
+    }
+    write_file(&out.join("truth/persons.csv"), persons.as_bytes())?;
+    write_file(&out.join("truth/deceased_pensions.csv"), deceased.as_bytes())?;
+    write_file(&out.join("truth/voter_roll.csv"), voters.as_bytes())?;
+    write_file(&out.join("truth/voter_roll.json"), serde_json::to_string_pretty(roll).expect("serialises").as_bytes())?;
+    write_file(&out.join("external/deprived_political_rights.csv"), excluded.as_bytes())
+}

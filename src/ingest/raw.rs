@@ -1,0 +1,174 @@
+//! The raw shape of every export: text columns as the department named them, plus where each
+//! row came from (`_file`, `_row`, `_position`). Readers push rows; the sink builds Arrow batches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringBuilder, UInt64Builder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use super::Quarantined;
+
+/// One row as read: its line, a readable position (line, JSON path) and its values.
+pub struct RawRow {
+    pub line: u64,
+    pub position: String,
+    pub values: Vec<Option<String>>,
+}
+
+/// Lineage columns every raw batch carries.
+pub const FILE_COLUMN: &str = "_file";
+pub const ROW_COLUMN: &str = "_row";
+pub const POSITION_COLUMN: &str = "_position";
+
+pub struct RawSink {
+    file: String,
+    columns: Vec<String>,
+    index: HashMap<String, usize>,
+    /// Delimited files: every row must have as many fields as the header.
+    fixed_width: bool,
+    batch_rows: usize,
+    pending: Vec<RawRow>,
+    batches: Vec<RecordBatch>,
+    pub quarantine: Vec<Quarantined>,
+    pub rows_read: u64,
+}
+
+/// A file's rows as Arrow batches, all with the same schema.
+pub struct RawFile {
+    pub columns: Vec<String>,
+    pub batches: Vec<RecordBatch>,
+    pub schema: SchemaRef,
+}
+
+impl RawSink {
+    pub fn new(file: String, fixed_width: bool, batch_rows: usize) -> Self {
+        RawSink {
+            file,
+            columns: Vec::new(),
+            index: HashMap::new(),
+            fixed_width,
+            batch_rows,
+            pending: Vec::new(),
+            batches: Vec::new(),
+            quarantine: Vec::new(),
+            rows_read: 0,
+        }
+    }
+
+    pub fn set_columns(&mut self, columns: Vec<String>) {
+        self.index = columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
+        self.columns = columns;
+    }
+
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The column index for a name, adding the column if it is new (JSON objects vary).
+    pub fn column_index(&mut self, name: &str) -> usize {
+        if let Some(i) = self.index.get(name) {
+            return *i;
+        }
+        self.columns.push(name.to_string());
+        self.index.insert(name.to_string(), self.columns.len() - 1);
+        self.columns.len() - 1
+    }
+
+    pub fn push(&mut self, row: RawRow) {
+        self.rows_read += 1;
+        if self.fixed_width && row.values.len() != self.columns.len() {
+            self.quarantine.push(Quarantined {
+                file: self.file.clone(),
+                row: row.line,
+                position: row.position,
+                reason: "wrong_field_count",
+                column: None,
+                value: Some(join_values(&row.values)),
+                message: format!("{} fields where the header has {}", row.values.len(), self.columns.len()),
+            });
+            return;
+        }
+        self.pending.push(row);
+        if self.pending.len() >= self.batch_rows {
+            self.flush();
+        }
+    }
+
+    /// A row that could not even be split into fields (bad JSON).
+    pub fn reject(&mut self, line: u64, position: String, reason: &'static str, value: String, message: String) {
+        self.rows_read += 1;
+        self.quarantine.push(Quarantined { file: self.file.clone(), row: line, position, reason, column: None, value: Some(value), message });
+    }
+
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let rows = std::mem::take(&mut self.pending);
+        let mut builders: Vec<StringBuilder> = self.columns.iter().map(|_| StringBuilder::new()).collect();
+        let mut files = StringBuilder::new();
+        let mut lines = UInt64Builder::new();
+        let mut positions = StringBuilder::new();
+        for row in &rows {
+            for (i, b) in builders.iter_mut().enumerate() {
+                b.append_option(row.values.get(i).cloned().flatten());
+            }
+            files.append_value(&self.file);
+            lines.append_value(row.line);
+            positions.append_value(&row.position);
+        }
+        let mut arrays: Vec<ArrayRef> = builders.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef).collect();
+        arrays.push(Arc::new(files.finish()));
+        arrays.push(Arc::new(lines.finish()));
+        arrays.push(Arc::new(positions.finish()));
+        let batch = RecordBatch::try_new(schema_for(&self.columns), arrays).expect("columns match schema");
+        self.batches.push(batch);
+    }
+
+    pub fn finish(mut self) -> (RawFile, Vec<Quarantined>, u64) {
+        self.flush();
+        let schema = schema_for(&self.columns);
+        // Earlier batches of a JSON file may lack columns that appeared later: pad them with nulls.
+        let batches = self
+            .batches
+            .into_iter()
+            .map(|b| {
+                if b.num_columns() == schema.fields().len() {
+                    return b;
+                }
+                let n = b.num_rows();
+                let known = b.num_columns() - 3;
+                let mut arrays: Vec<ArrayRef> = b.columns()[..known].to_vec();
+                for _ in known..self.columns.len() {
+                    arrays.push(arrow::array::new_null_array(&DataType::Utf8, n));
+                }
+                arrays.extend_from_slice(&b.columns()[known..]);
+                RecordBatch::try_new(schema.clone(), arrays).expect("padded to schema")
+            })
+            .collect();
+        (RawFile { columns: self.columns, batches, schema }, self.quarantine, self.rows_read)
+    }
+
+    #[cfg(test)]
+    pub fn for_test() -> Self {
+        RawSink::new("test".into(), false, 1000)
+    }
+
+    #[cfg(test)]
+    pub fn test_rows(&self) -> Vec<(u64, Vec<Option<String>>)> {
+        self.pending.iter().map(|r| (r.line, r.values.clone())).collect()
+    }
+}
+
+fn schema_for(columns: &[String]) -> SchemaRef {
+    let mut fields: Vec<Field> = columns.iter().map(|c| Field::new(c, DataType::Utf8, true)).collect();
+    fields.push(Field::new(FILE_COLUMN, DataType::Utf8, false));
+    fields.push(Field::new(ROW_COLUMN, DataType::UInt64, false));
+    fields.push(Field::new(POSITION_COLUMN, DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+}
+
+fn join_values(values: &[Option<String>]) -> String {
+    values.iter().map(|v| v.as_deref().unwrap_or("")).collect::<Vec<_>>().join("|")
+}

@@ -1,0 +1,34 @@
+//! pophub turns many departments' exports into one reconciled, versioned population and housing
+//! dataset, and answers SQL on it.
+//!
+//! The data flows through the modules in this order (see ARCHITECTURE.md):
+//! `config` → `ingest` → `identity` → `link` → `publish` → `query`; `run` drives one night,
+//! `generate` makes synthetic cities and `evaluate` scores a run against their truth.
+
+pub mod config;
+pub mod engine;
+pub mod evaluate;
+pub mod generate;
+pub mod identity;
+pub mod ingest;
+pub mod link;
+pub mod publish;
+pub mod query;
+pub mod run;
+
+/// Any error of the library, by layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Ingest(#[from] ingest::IngestError),
+    #[error(transparent)]
+    Publish(#[from] publish::PublishError),
+    #[error(transparent)]
+    Query(#[from] query::QueryError),
+    #[error(transparent)]
+    Generate(#[from] generate::GenerateError),
+    #[error(transparent)]
+    Evaluate(#[from] evaluate::EvaluateError),
+}

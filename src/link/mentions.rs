@@ -1,0 +1,184 @@
+//! The mentions table: every person mentioned by every accepted row of every source, one row per
+//! (source, record, role), with its identity fields normalised. This is what the linker reads.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Date32Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow::compute::{concat, filter};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use chrono::NaiveDate;
+
+use crate::config::Pipeline;
+use crate::identity::address::address_key;
+use crate::identity::{name_keys, normalize_ids};
+use crate::ingest::SourceTable;
+
+/// Column names of the mentions batch.
+pub mod col {
+    pub const SOURCE: &str = "source";
+    pub const RECORD_KEY: &str = "record_key";
+    pub const ROLE: &str = "role";
+    pub const FILE: &str = "file";
+    pub const ROW: &str = "row";
+    pub const SOURCE_ROW: &str = "source_row";
+    pub const CITIZEN_ID_RAW: &str = "citizen_id_raw";
+    pub const CITIZEN_ID: &str = "citizen_id";
+    pub const ID_STATUS: &str = "id_status";
+    pub const NAME_RAW: &str = "name_raw";
+    pub const NAME_KEY: &str = "name_key";
+    pub const NAME_PINYIN: &str = "name_pinyin";
+    pub const SEX: &str = "sex";
+    pub const BIRTH_DATE: &str = "birth_date";
+    pub const BIRTH_DATE_RAW: &str = "birth_date_raw";
+    pub const ETHNICITY: &str = "ethnicity";
+    pub const ADDRESS_KEY: &str = "address_key";
+    pub const HOUSEHOLD_NO: &str = "household_no";
+    pub const AUTHORITY: &str = "authority";
+    pub const CREATES_PERSONS: &str = "creates_persons";
+}
+
+pub fn schema() -> SchemaRef {
+    use col::*;
+    let text = |n: &str| Field::new(n, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        Field::new(SOURCE, DataType::Utf8, false),
+        text(RECORD_KEY),
+        Field::new(ROLE, DataType::Utf8, false),
+        text(FILE),
+        Field::new(ROW, DataType::UInt64, true),
+        Field::new(SOURCE_ROW, DataType::UInt32, false),
+        text(CITIZEN_ID_RAW),
+        text(CITIZEN_ID),
+        text(ID_STATUS),
+        text(NAME_RAW),
+        text(NAME_KEY),
+        text(NAME_PINYIN),
+        text(SEX),
+        Field::new(BIRTH_DATE, DataType::Date32, true),
+        text(BIRTH_DATE_RAW),
+        text(ETHNICITY),
+        text(ADDRESS_KEY),
+        text(HOUSEHOLD_NO),
+        Field::new(AUTHORITY, DataType::Boolean, false),
+        Field::new(CREATES_PERSONS, DataType::Boolean, false),
+    ]))
+}
+
+/// Builds the mentions of all sources. A role's fields all empty in a row (no father on the
+/// certificate) is no mention.
+pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate) -> RecordBatch {
+    let schema = schema();
+    let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
+    for table in tables {
+        let source = &pipeline.sources[table.index];
+        let b = &table.batch;
+        let n = b.num_rows();
+        for m in &source.mentions {
+            let text = |field: &str| -> StringArray {
+                b.column_by_name(&format!("{}.{field}", m.role))
+                    .map(|c| c.as_string::<i32>().clone())
+                    .unwrap_or_else(|| StringArray::new_null(n))
+            };
+            let ids_raw = text("citizen_id");
+            let names_raw = text("name");
+            let births: Date32Array = b
+                .column_by_name(&format!("{}.birth_date", m.role))
+                .map(|c| c.as_primitive::<arrow::datatypes::Date32Type>().clone())
+                .unwrap_or_else(|| Date32Array::new_null(n));
+            let births_raw = text("birth_date_raw");
+            let present: BooleanArray = (0..n)
+                .map(|i| {
+                    let filled = |a: &StringArray| !a.is_null(i) && !a.value(i).trim().is_empty();
+                    Some(filled(&ids_raw) || filled(&names_raw) || filled(&births_raw))
+                })
+                .collect();
+            let (ids, statuses) = normalize_ids(&ids_raw, as_of);
+            let (name_key, pinyin) = name_keys(&names_raw);
+            let constant = |v: &str| Arc::new(StringArray::from(vec![v; n])) as ArrayRef;
+            let flag = |v: bool| Arc::new(BooleanArray::from(vec![v; n])) as ArrayRef;
+            let columns: Vec<ArrayRef> = vec![
+                constant(&source.name),
+                b.column_by_name("record_key").expect("mapped").clone(),
+                constant(&m.role),
+                b.column_by_name("_file").expect("lineage").clone(),
+                b.column_by_name("_row").expect("lineage").clone(),
+                Arc::new(UInt32Array::from_iter_values(0..n as u32)),
+                Arc::new(ids_raw),
+                Arc::new(ids),
+                Arc::new(statuses),
+                Arc::new(names_raw),
+                Arc::new(name_key),
+                Arc::new(pinyin),
+                Arc::new(text("sex")),
+                Arc::new(births),
+                Arc::new(births_raw),
+                Arc::new(text("ethnicity")),
+                Arc::new(text("address").iter().map(|a| a.map(address_key)).collect::<StringArray>()),
+                Arc::new(text("household_no")),
+                flag(source.authority),
+                flag(m.creates_persons),
+            ];
+            parts.push(columns.iter().map(|c| filter(c, &present).expect("same length")).collect());
+        }
+    }
+    if parts.is_empty() {
+        return RecordBatch::new_empty(schema);
+    }
+    let columns: Vec<ArrayRef> = (0..schema.fields().len())
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = parts.iter().map(|p| p[c].as_ref()).collect();
+            concat(&arrays).expect("same types")
+        })
+        .collect();
+    RecordBatch::try_new(schema, columns).expect("schema matches")
+}
+
+/// Typed access to the mentions batch's columns.
+pub struct MentionColumns<'a> {
+    pub source: &'a StringArray,
+    pub record_key: &'a StringArray,
+    pub role: &'a StringArray,
+    pub citizen_id: &'a StringArray,
+    pub id_status: &'a StringArray,
+    pub name_key: &'a StringArray,
+    pub name_pinyin: &'a StringArray,
+    pub sex: &'a StringArray,
+    pub address_key: &'a StringArray,
+    pub household_no: &'a StringArray,
+    pub source_row: &'a UInt32Array,
+    pub birth_date: &'a Date32Array,
+    pub authority: &'a BooleanArray,
+    pub creates_persons: &'a BooleanArray,
+    pub row: &'a UInt64Array,
+}
+
+impl<'a> MentionColumns<'a> {
+    pub fn new(b: &'a RecordBatch) -> Self {
+        let s = |n: &str| b.column_by_name(n).expect("mention column").as_string::<i32>();
+        MentionColumns {
+            source: s(col::SOURCE),
+            record_key: s(col::RECORD_KEY),
+            role: s(col::ROLE),
+            citizen_id: s(col::CITIZEN_ID),
+            id_status: s(col::ID_STATUS),
+            name_key: s(col::NAME_KEY),
+            name_pinyin: s(col::NAME_PINYIN),
+            sex: s(col::SEX),
+            address_key: s(col::ADDRESS_KEY),
+            household_no: s(col::HOUSEHOLD_NO),
+            source_row: b.column_by_name(col::SOURCE_ROW).expect("mention column").as_primitive(),
+            birth_date: b.column_by_name(col::BIRTH_DATE).expect("mention column").as_primitive(),
+            authority: b.column_by_name(col::AUTHORITY).expect("mention column").as_boolean(),
+            creates_persons: b.column_by_name(col::CREATES_PERSONS).expect("mention column").as_boolean(),
+            row: b.column_by_name(col::ROW).expect("mention column").as_primitive(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.source.len()
+    }
+
+    pub fn text(a: &'a StringArray, i: usize) -> Option<&'a str> {
+        (!a.is_null(i)).then(|| a.value(i)).filter(|v| !v.is_empty())
+    }
+}

@@ -1,0 +1,51 @@
+//! Link: every person mention resolved to a person with a stable key. `mentions` builds the
+//! table the linker reads, `score` weighs evidence, `resolve` decides.
+
+pub mod mentions;
+pub mod resolve;
+pub mod score;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use sha2::{Digest, Sha256};
+
+use crate::config::LinkageOptions;
+use mentions::MentionColumns;
+pub use resolve::{Linkage, Rule};
+
+/// A person's key: derived from the mention that founded the person (its source, record key and
+/// role), so it is the same every night the founding record is.
+pub fn person_key(source: &str, record_key: &str, role: &str) -> String {
+    let digest = Sha256::digest(format!("{source}\u{1f}{record_key}\u{1f}{role}").as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("P{hex}")
+}
+
+/// Links the mentions and returns them with `person_key`, `link_rule` and `link_points` appended.
+pub fn link(mentions: &RecordBatch, options: &LinkageOptions) -> (RecordBatch, Linkage) {
+    let m = MentionColumns::new(mentions);
+    let linkage = resolve::resolve(&m, options);
+    let keys: Vec<String> = linkage
+        .founders
+        .iter()
+        .map(|&f| {
+            let f = f as usize;
+            person_key(m.source.value(f), m.record_key.value(f), m.role.value(f))
+        })
+        .collect();
+    let person_key: StringArray = linkage.person_of.iter().map(|p| p.map(|p| keys[p as usize].as_str())).collect();
+    let rule: StringArray = linkage.rule.iter().map(|r| Some(r.as_str())).collect();
+    let points: Int32Array = linkage.points.iter().copied().collect();
+    let mut fields: Vec<Field> = mentions.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("person_key", DataType::Utf8, true));
+    fields.push(Field::new("link_rule", DataType::Utf8, false));
+    fields.push(Field::new("link_points", DataType::Int32, true));
+    let mut columns: Vec<ArrayRef> = mentions.columns().to_vec();
+    columns.push(Arc::new(person_key));
+    columns.push(Arc::new(rule));
+    columns.push(Arc::new(points));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match");
+    (batch, linkage)
+}

@@ -1,0 +1,104 @@
+//! Evidence points for "this mention is that person". Each comparison adds or takes points; a
+//! link needs `match_points` and a lead of `margin_points` over the runner-up (see the pipeline's
+//! `[linkage]`). The ID number is evidence like any other, but strong: it is what names a person.
+
+use crate::identity::names::{NameAgreement, compare};
+
+/// What is known of one side of a comparison.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Side<'a> {
+    pub citizen_id: Option<&'a str>,
+    pub name_key: Option<&'a str>,
+    pub pinyin: Option<&'a str>,
+    pub sex: Option<&'a str>,
+    pub birth_date: Option<i32>,
+    pub address_key: Option<&'a str>,
+    pub household: Option<&'a str>,
+}
+
+/// How the mention's ID number relates to the candidate's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdEvidence {
+    /// Same valid number.
+    Same,
+    /// One typo away: a repair candidate of the mention's broken number is the candidate's.
+    Repaired,
+    /// Both valid and different, and the mention's number names nobody else we know.
+    Conflicting,
+    /// Nothing to compare, or the mention's number belongs to someone else (a family member's
+    /// number keyed by mistake): it says nothing about this candidate.
+    Silent,
+}
+
+pub const ID_SAME: i32 = 10;
+pub const ID_REPAIRED: i32 = 6;
+pub const ID_CONFLICT: i32 = -6;
+pub const NAME_EXACT: i32 = 4;
+pub const NAME_HOMOPHONE: i32 = 3;
+pub const NAME_NEAR: i32 = 1;
+pub const NAME_DIFFERENT: i32 = -5;
+pub const BIRTH_SAME: i32 = 4;
+pub const BIRTH_DIFFERENT: i32 = -4;
+pub const SEX_SAME: i32 = 1;
+pub const SEX_DIFFERENT: i32 = -3;
+/// Same registered address, or same household: counted once.
+pub const SAME_PLACE: i32 = 5;
+
+/// The points of one comparison and the parts that made them.
+#[derive(Debug, Clone, Copy)]
+pub struct Score {
+    pub points: i32,
+    pub id: IdEvidence,
+    pub name: Option<NameAgreement>,
+}
+
+pub fn score(mention: &Side, candidate: &Side, id: IdEvidence) -> Score {
+    let mut points = match id {
+        IdEvidence::Same => ID_SAME,
+        IdEvidence::Repaired => ID_REPAIRED,
+        IdEvidence::Conflicting => ID_CONFLICT,
+        IdEvidence::Silent => 0,
+    };
+    let name = match (mention.name_key, mention.pinyin, candidate.name_key, candidate.pinyin) {
+        (Some(a), Some(ap), Some(b), Some(bp)) => Some(compare(a, ap, b, bp)),
+        _ => None,
+    };
+    points += match name {
+        Some(NameAgreement::Exact) => NAME_EXACT,
+        Some(NameAgreement::Homophone) => NAME_HOMOPHONE,
+        Some(NameAgreement::NearGiven) => NAME_NEAR,
+        Some(NameAgreement::Different) => NAME_DIFFERENT,
+        None => 0,
+    };
+    if let (Some(a), Some(b)) = (mention.birth_date, candidate.birth_date) {
+        points += if a == b { BIRTH_SAME } else { BIRTH_DIFFERENT };
+    }
+    if let (Some(a), Some(b)) = (mention.sex, candidate.sex) {
+        points += if a == b { SEX_SAME } else { SEX_DIFFERENT };
+    }
+    let same = |a: Option<&str>, b: Option<&str>| a.is_some() && a == b;
+    if same(mention.address_key, candidate.address_key) || same(mention.household, candidate.household) {
+        points += SAME_PLACE;
+    }
+    Score { points, id, name }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::names::{matching_key, pinyin_key};
+
+    fn side<'a>(key: &'a str, py: &'a str, birth: Option<i32>) -> Side<'a> {
+        Side { name_key: Some(key), pinyin: Some(py), sex: Some("M"), birth_date: birth, ..Side::default() }
+    }
+
+    #[test]
+    fn a_family_members_number_with_another_name_does_not_link() {
+        let (a, b) = (matching_key("张伟"), matching_key("张建国"));
+        let (pa, pb) = (pinyin_key(&a), pinyin_key(&b));
+        let s = score(&side(&a, &pa, None), &side(&b, &pb, None), IdEvidence::Same);
+        assert!(s.points < 9, "{s:?}");
+        let s = score(&side(&a, &pa, Some(1)), &side(&a, &pa, Some(1)), IdEvidence::Silent);
+        assert!(s.points >= 9, "{s:?}");
+    }
+}

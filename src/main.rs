@@ -1,0 +1,222 @@
+//! The `pophub` command line: the only place errors become exit codes.
+//!
+//! Exit codes: 0 ok, 1 checks failed (evaluation below its thresholds), 2 error, 78 bad config.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use pophub::config::Pipeline;
+use pophub::query::{self, OutputFormat};
+
+const EXIT_CHECKS_FAILED: u8 = 1;
+const EXIT_ERROR: u8 = 2;
+const EXIT_BAD_CONFIG: u8 = 78;
+
+#[derive(Parser)]
+#[command(name = "pophub", version, about = "Reconciles department exports into one population and housing dataset, queryable with SQL")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a synthetic city's department exports and its ground truth.
+    Generate {
+        #[arg(long)]
+        persons: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        /// The day the exports describe.
+        #[arg(long, default_value = "2026-11-01")]
+        as_of: NaiveDate,
+    },
+    /// Check a pipeline file (keys, references, files present); exits 78 naming the bad key.
+    Validate { pipeline: PathBuf },
+    /// Run the nightly pipeline: ingest, link, publish.
+    Run {
+        pipeline: PathBuf,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+    },
+    /// Run SQL on the latest published tables (the query from standard input when not given).
+    Sql {
+        query: Option<String>,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// The standing reports.
+    Report {
+        #[command(subcommand)]
+        report: Report,
+    },
+    /// Score the published warehouse against a generated city's truth.
+    Evaluate {
+        #[arg(long)]
+        truth: PathBuf,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        /// Exit 1 when pairwise precision is below this.
+        #[arg(long)]
+        min_precision: Option<f64>,
+        /// Exit 1 when pairwise recall is below this.
+        #[arg(long)]
+        min_recall: Option<f64>,
+        /// Also write the figures as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Report {
+    /// Pensions paid for months after the month of death.
+    DeceasedPensions {
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// The voter roll of one district on one election day.
+    VoterRoll {
+        /// The district's six-digit code.
+        #[arg(long)]
+        district: String,
+        /// Election day, YYYY-MM-DD.
+        #[arg(long)]
+        date: NaiveDate,
+        /// External list of people deprived of political rights (one ID number per line).
+        #[arg(long)]
+        exclude: Option<PathBuf>,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", error_text(&e));
+            let bad_config = e.chain().any(|c| {
+                c.downcast_ref::<pophub::config::ConfigError>().is_some()
+                    || matches!(c.downcast_ref::<pophub::Error>(), Some(pophub::Error::Config(_)))
+            });
+            ExitCode::from(if bad_config { EXIT_BAD_CONFIG } else { EXIT_ERROR })
+        }
+    }
+}
+
+/// The error and its causes, each cause only where the message above does not already say it.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(&format!(": {cause}"));
+        }
+    }
+    text
+}
+
+/// The as-of date of the latest run in the warehouse, else today.
+fn warehouse_as_of(warehouse: &Path) -> NaiveDate {
+    std::fs::read_to_string(warehouse.join("_runs/latest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("as_of").and_then(|d| d.as_str()).and_then(|d| d.parse().ok()))
+        .unwrap_or_else(|| chrono::Utc::now().date_naive())
+}
+
+async fn execute(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Generate { persons, seed, out, as_of } => {
+            let started = std::time::Instant::now();
+            let summary = pophub::generate::generate(persons, seed, as_of, &out)?;
+            println!(
+                "generated {} persons in {} households into {} in {:.1}s (seed {}, as of {})",
+                summary.persons,
+                summary.households,
+                out.display(),
+                started.elapsed().as_secs_f64(),
+                seed,
+                as_of
+            );
+        }
+        Command::Validate { pipeline } => {
+            let p = Pipeline::load(&pipeline)?;
+            println!("{}: ok ({} sources)", pipeline.display(), p.sources.len());
+        }
+        Command::Run { pipeline, warehouse } => {
+            let p = Pipeline::load(&pipeline)?;
+            let manifest = pophub::run::run(&p, &warehouse).await.with_context(|| format!("running {}", pipeline.display()))?;
+            print!("{}", pophub::run::summary(&manifest));
+        }
+        Command::Sql { query, warehouse, output } => {
+            let sql = match query {
+                Some(q) => q,
+                None => {
+                    let mut q = String::new();
+                    std::io::stdin().read_to_string(&mut q).context("reading the query from standard input")?;
+                    q
+                }
+            };
+            let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
+            let batches = ctx.sql(&sql).await.map_err(query::QueryError::from)?.collect().await.map_err(query::QueryError::from)?;
+            query::write_output(&batches, output.format, output.out.as_deref())?;
+        }
+        Command::Report { report } => match report {
+            Report::DeceasedPensions { warehouse, output } => {
+                let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
+                let batches = query::reports::deceased_pensions(&ctx).await?;
+                query::write_output(&batches, output.format, output.out.as_deref())?;
+            }
+            Report::VoterRoll { district, date, exclude, warehouse, output } => {
+                let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
+                let batches = query::reports::voter_roll(&ctx, &district, date, exclude.as_deref()).await?;
+                query::write_output(&batches, output.format, output.out.as_deref())?;
+            }
+        },
+        Command::Evaluate { truth, warehouse, min_precision, min_recall, json } => {
+            let evaluation = pophub::evaluate::evaluate(&warehouse, &truth, warehouse_as_of(&warehouse)).await?;
+            print!("{}", pophub::evaluate::render(&evaluation));
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&evaluation)?).with_context(|| format!("writing {}", path.display()))?;
+            }
+            let below = min_precision.is_some_and(|m| evaluation.precision < m) || min_recall.is_some_and(|m| evaluation.recall < m);
+            if below {
+                eprintln!("checks failed: pairwise precision or recall below the thresholds given");
+                return Ok(EXIT_CHECKS_FAILED);
+            }
+        }
+    }
+    Ok(0)
+}

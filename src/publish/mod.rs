@@ -1,0 +1,181 @@
+//! Publish: the consolidated dataset. Facts of every source are unioned per kind, joined to the
+//! linked mentions in DataFusion, and written as Delta tables in the warehouse, with the run's
+//! manifest beside them. Column by column, the tables are documented in `schemas/published.md`.
+
+mod delta;
+mod facts;
+pub mod manifest;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+use crate::config::Pipeline;
+use crate::ingest::{Quarantined, SourceTable};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("building table `{table}`: {source}")]
+    Engine { table: String, source: Box<datafusion::error::DataFusionError> },
+    #[error("writing Delta table `{table}`: {source}")]
+    Delta { table: String, source: Box<deltalake::DeltaTableError> },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// A published table and the version this run wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableInfo {
+    pub name: String,
+    pub rows: u64,
+    pub version: i64,
+}
+
+/// The published tables, in the order they are built (later ones read earlier ones), and their SQL.
+const TABLES: &[(&str, &str)] = &[
+    (
+        "person_source",
+        "SELECT person_key, source, record_key, role, file, CAST(row AS BIGINT) AS row, citizen_id_raw, citizen_id, \
+         id_status, name_raw, name_key, sex, birth_date, birth_date_raw, link_rule, link_points FROM mention",
+    ),
+    (
+        "death",
+        "SELECT person_key, status_date AS death_date, 'household_register' AS evidence, source, record_key, file, row \
+         FROM facts_residence WHERE status = 'deceased' \
+         UNION ALL SELECT person_key, death_date, evidence, source, record_key, file, row FROM facts_death",
+    ),
+    (
+        "person",
+        "WITH founder AS (SELECT * FROM mention WHERE link_rule IN ('register', 'new_person')), \
+         d AS (SELECT person_key, MIN(death_date) AS death_date, array_to_string(array_agg(DISTINCT evidence), ',') AS death_evidence \
+               FROM death WHERE person_key IS NOT NULL GROUP BY person_key), \
+         c AS (SELECT person_key, COUNT(*) AS mention_count, COUNT(DISTINCT source) AS source_count \
+               FROM mention WHERE person_key IS NOT NULL GROUP BY person_key) \
+         SELECT f.person_key, f.citizen_id, f.id_status, trim(f.name_raw) AS name, f.sex, f.birth_date, f.ethnicity, \
+                substr(f.citizen_id, 1, 6) AS id_region_code, citizen_id_region(f.citizen_id) AS id_region_name, \
+                r.household_no, r.district AS district_code, r.address AS registered_address, r.relation, \
+                r.status AS register_status, r.status_date AS register_status_date, \
+                d.death_date, d.death_evidence, c.mention_count, c.source_count, f.source AS founded_by \
+         FROM founder f \
+         LEFT JOIN facts_residence r ON r.source = f.source AND r.record_key = f.record_key \
+         LEFT JOIN d ON d.person_key = f.person_key \
+         LEFT JOIN c ON c.person_key = f.person_key",
+    ),
+    (
+        "house",
+        "SELECT unit_no AS house_key, MIN(address) AS address, address_key(MIN(address)) AS address_key, \
+                MIN(area) AS floor_area, MIN(usage) AS usage, MIN(registered_on) AS registered_on, \
+                MIN(source) AS source, COUNT(*) AS owner_rows \
+         FROM facts_ownership GROUP BY unit_no",
+    ),
+    (
+        "person_house",
+        "SELECT person_key, unit_no AS house_key, 'owner' AS relation, share, source, record_key \
+         FROM facts_ownership WHERE person_key IS NOT NULL \
+         UNION ALL \
+         SELECT r.person_key, h.house_key, 'registered_resident' AS relation, CAST(NULL AS VARCHAR) AS share, r.source, r.record_key \
+         FROM facts_residence r JOIN house h ON address_key(r.address) = h.address_key \
+         WHERE r.status = 'normal' AND r.person_key IS NOT NULL",
+    ),
+    (
+        "pension_payment",
+        "SELECT i.person_key, p.internal_id, p.month, p.amount, p.benefit, p.source, p.record_key, p.file, p.row \
+         FROM facts_payment p LEFT JOIN facts_insured i ON i.source = p.via AND i.internal_id = p.internal_id",
+    ),
+    (
+        "birth",
+        "SELECT child_key, mother_key, father_key, birth_date, hospital, source, record_key, file, row FROM facts_birth",
+    ),
+];
+
+pub fn table_names() -> Vec<&'static str> {
+    TABLES.iter().map(|(n, _)| *n).chain(["quarantine"]).collect()
+}
+
+/// Builds and writes every published table; returns what was written.
+pub async fn publish(
+    ctx: &SessionContext,
+    pipeline: &Pipeline,
+    tables: &[SourceTable],
+    mentions: RecordBatch,
+    warehouse: &Path,
+) -> Result<Vec<TableInfo>, PublishError> {
+    let engine = |table: &str| {
+        let table = table.to_string();
+        move |e: datafusion::error::DataFusionError| PublishError::Engine { table: table.clone(), source: Box::new(e) }
+    };
+    register(ctx, "mention", mentions).map_err(engine("mention"))?;
+    for t in tables {
+        let source = &pipeline.sources[t.index];
+        let indexed = with_index(&t.batch);
+        register(ctx, &facts::source_table(source), indexed).map_err(engine(&source.name))?;
+    }
+    for (kind, _) in facts::KINDS {
+        let name = format!("facts_{kind}");
+        let view = ctx.sql(&facts::view_sql(pipeline, kind)).await.map_err(engine(&name))?;
+        ctx.register_table(name.as_str(), view.into_view()).map_err(engine(&name))?;
+    }
+    let mut written = Vec::new();
+    for (name, sql) in TABLES {
+        let df = ctx.sql(sql).await.map_err(engine(name))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(engine(name))?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let table = MemTable::try_new(schema.clone(), vec![batches.clone()]).map_err(engine(name))?;
+        ctx.register_table(*name, Arc::new(table)).map_err(engine(name))?;
+        let version = delta::overwrite(warehouse, name, schema, batches).await?;
+        written.push(TableInfo { name: name.to_string(), rows, version });
+    }
+    let quarantine = quarantine_batch(pipeline, tables);
+    let rows = quarantine.num_rows() as u64;
+    let version = delta::overwrite(warehouse, "quarantine", quarantine.schema(), vec![quarantine]).await?;
+    written.push(TableInfo { name: "quarantine".into(), rows, version });
+    Ok(written)
+}
+
+fn register(ctx: &SessionContext, name: &str, batch: RecordBatch) -> datafusion::error::Result<()> {
+    let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    ctx.register_table(name, Arc::new(table))?;
+    Ok(())
+}
+
+/// Adds `_index`, the row's position, which mentions refer to as `source_row`.
+fn with_index(batch: &RecordBatch) -> RecordBatch {
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("_index", DataType::UInt32, false));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(UInt32Array::from_iter_values(0..batch.num_rows() as u32)));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("index column fits")
+}
+
+/// Every quarantined row of the night, with source, place, reason and raw value.
+fn quarantine_batch(pipeline: &Pipeline, tables: &[SourceTable]) -> RecordBatch {
+    let rows: Vec<(&str, &Quarantined)> =
+        tables.iter().flat_map(|t| t.quarantine.iter().map(move |q| (pipeline.sources[t.index].name.as_str(), q))).collect();
+    let text = |f: &dyn Fn(&(&str, &Quarantined)) -> Option<String>| -> ArrayRef { Arc::new(rows.iter().map(f).collect::<StringArray>()) };
+    let schema = Schema::new(vec![
+        Field::new("source", DataType::Utf8, true),
+        Field::new("file", DataType::Utf8, true),
+        Field::new("row", DataType::Int64, true),
+        Field::new("position", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, true),
+        Field::new("column", DataType::Utf8, true),
+        Field::new("value", DataType::Utf8, true),
+        Field::new("message", DataType::Utf8, true),
+    ]);
+    let columns: Vec<ArrayRef> = vec![
+        text(&|(s, _)| Some(s.to_string())),
+        text(&|(_, q)| Some(q.file.clone())),
+        Arc::new(rows.iter().map(|(_, q)| Some(q.row as i64)).collect::<Int64Array>()),
+        text(&|(_, q)| Some(q.position.clone())),
+        text(&|(_, q)| Some(q.reason.to_string())),
+        text(&|(_, q)| q.column.clone()),
+        text(&|(_, q)| q.value.clone()),
+        text(&|(_, q)| Some(q.message.clone())),
+    ];
+    RecordBatch::try_new(Arc::new(schema), columns).expect("quarantine columns")
+}

@@ -1,0 +1,63 @@
+//! The standing reports. Each is a readable SQL file under `reports/`; this module supplies its
+//! parameters and the tables it needs beyond the warehouse (the external exclusion list).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::NaiveDate;
+use datafusion::common::ParamValues;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+
+use super::QueryError;
+use crate::identity::citizen_id;
+use crate::identity::dates::{to_date32, years_before};
+
+pub const DECEASED_PENSIONS_SQL: &str = include_str!("../../reports/deceased_pensions.sql");
+pub const VOTER_ROLL_SQL: &str = include_str!("../../reports/voter_roll.sql");
+
+pub async fn deceased_pensions(ctx: &SessionContext) -> Result<Vec<RecordBatch>, QueryError> {
+    Ok(ctx.sql(DECEASED_PENSIONS_SQL).await?.collect().await?)
+}
+
+pub async fn voter_roll(ctx: &SessionContext, district: &str, election_day: NaiveDate, exclude: Option<&Path>) -> Result<Vec<RecordBatch>, QueryError> {
+    let excluded = match exclude {
+        Some(path) => read_exclusion_list(path, election_day)?,
+        None => Vec::new(),
+    };
+    let schema = Arc::new(Schema::new(vec![Field::new("citizen_id", DataType::Utf8, false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(excluded))]).expect("one column");
+    ctx.register_table("excluded", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+    let params = ParamValues::from(vec![
+        ("district", ScalarValue::Utf8(Some(district.to_string()))),
+        ("latest_birth_date", ScalarValue::Date32(Some(to_date32(years_before(election_day, 18))))),
+    ]);
+    Ok(ctx.sql(VOTER_ROLL_SQL).await?.with_param_values(params)?.collect().await?)
+}
+
+/// The external list of people deprived of political rights: a file with one ID number per line
+/// (a header line naming the column is allowed). Every line must hold a usable ID number.
+fn read_exclusion_list(path: &Path, as_of: NaiveDate) -> Result<Vec<String>, QueryError> {
+    let text = std::fs::read_to_string(path).map_err(|source| QueryError::Io { path: path.into(), source })?;
+    let mut ids = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let value = line.split(',').next().unwrap_or("").trim();
+        if value.is_empty() || (n == 0 && !value.chars().any(|c| c.is_ascii_digit())) {
+            continue;
+        }
+        let id = citizen_id::normalize(value, as_of);
+        if !id.status.is_usable() {
+            return Err(QueryError::Output(format!(
+                "{}: line {}: `{value}` is not a usable ID number ({}); fix the exclusion list, nobody can be excluded by it",
+                path.display(),
+                n + 1,
+                id.status.as_str()
+            )));
+        }
+        ids.push(id.text);
+    }
+    Ok(ids)
+}

@@ -1,0 +1,94 @@
+//! The nightly run: ingest → identity → link → publish, timed stage by stage, with a manifest
+//! and a short summary for the engineer on duty.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::{NaiveDate, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::config::Pipeline;
+use crate::link;
+use crate::publish::{self, manifest::{LinkSummary, RunManifest, StageTiming, peak_memory_bytes}};
+
+/// Runs the pipeline into the warehouse and returns its manifest.
+pub async fn run(pipeline: &Pipeline, warehouse: &Path) -> Result<RunManifest, crate::Error> {
+    let started_at = Utc::now();
+    let as_of: NaiveDate = pipeline.pipeline.as_of.unwrap_or_else(|| started_at.date_naive());
+    let mut stages = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |stage: &str, stages: &mut Vec<StageTiming>| {
+        stages.push(StageTiming { stage: stage.to_string(), seconds: clock.elapsed().as_secs_f64() });
+        clock = Instant::now();
+    };
+
+    let tables = crate::ingest::ingest(pipeline, as_of).await?;
+    lap("ingest", &mut stages);
+
+    let mentions = link::mentions::build(pipeline, &tables, as_of);
+    lap("identity", &mut stages);
+
+    let (linked, linkage) = link::link(&mentions, &pipeline.linkage);
+    drop(mentions);
+    let mut rules: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &linkage.rule {
+        *rules.entry(r.as_str().to_string()).or_default() += 1;
+    }
+    let summary = LinkSummary {
+        mentions: linkage.rule.len() as u64,
+        persons: linkage.founders.len() as u64,
+        pairs_scored: linkage.pairs_scored,
+        rules,
+    };
+    drop(linkage);
+    lap("link", &mut stages);
+
+    let ctx = crate::engine::session(as_of);
+    std::fs::create_dir_all(warehouse).map_err(|source| publish::PublishError::Io { path: warehouse.to_path_buf(), source })?;
+    let written = publish::publish(&ctx, pipeline, &tables, linked, warehouse).await?;
+    lap("publish", &mut stages);
+
+    let pipeline_text = std::fs::read(&pipeline.file).unwrap_or_default();
+    let manifest = RunManifest {
+        run_id: started_at.format("%Y%m%dT%H%M%S%3fZ").to_string(),
+        pophub_version: env!("CARGO_PKG_VERSION").to_string(),
+        pipeline: pipeline.pipeline.name.clone(),
+        pipeline_file: pipeline.file.to_string_lossy().to_string(),
+        pipeline_sha256: format!("{:x}", Sha256::digest(&pipeline_text)),
+        as_of: as_of.to_string(),
+        started_at: started_at.to_rfc3339(),
+        warehouse: warehouse.to_string_lossy().to_string(),
+        sources: tables.into_iter().map(|t| t.stats).collect(),
+        linkage: summary,
+        tables: written,
+        stages,
+        peak_memory_bytes: peak_memory_bytes(),
+    };
+    manifest.write(warehouse)?;
+    Ok(manifest)
+}
+
+/// The summary printed after a run.
+pub fn summary(m: &RunManifest) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("pophub run {} · pipeline {} · as of {}\n\n", m.run_id, m.pipeline, m.as_of));
+    out.push_str(&format!("{:<28} {:>10} {:>10} {:>11}\n", "source", "read", "accepted", "quarantined"));
+    for s in &m.sources {
+        out.push_str(&format!("{:<28} {:>10} {:>10} {:>11}\n", s.source, s.rows_read, s.accepted, s.quarantined));
+        for (reason, n) in &s.quarantine_reasons {
+            out.push_str(&format!("    quarantined {reason}: {n}\n"));
+        }
+    }
+    let l = &m.linkage;
+    out.push_str(&format!("\nmentions {} → persons {} ({} candidate pairs scored)\n", l.mentions, l.persons, l.pairs_scored));
+    for (rule, n) in &l.rules {
+        out.push_str(&format!("    {rule:<20} {n:>10}\n"));
+    }
+    out.push_str("\ntables: ");
+    out.push_str(&m.tables.iter().map(|t| format!("{} {} (v{})", t.name, t.rows, t.version)).collect::<Vec<_>>().join(", "));
+    out.push_str("\nstages: ");
+    out.push_str(&m.stages.iter().map(|s| format!("{} {:.2}s", s.stage, s.seconds)).collect::<Vec<_>>().join(", "));
+    out.push_str(&format!("\npeak memory: {:.1} MB\n", m.peak_memory_bytes as f64 / 1e6));
+    out
+}
