@@ -48,12 +48,20 @@ enum Command {
         as_of: NaiveDate,
     },
     /// Check a pipeline file (keys, references, files present); exits 78 naming the bad key.
-    Validate { pipeline: PathBuf },
+    Validate {
+        pipeline: PathBuf,
+        /// Read the sources from this folder instead of the pipeline's `data_root`.
+        #[arg(long)]
+        data_root: Option<PathBuf>,
+    },
     /// Run the nightly pipeline: ingest, link, publish.
     Run {
         pipeline: PathBuf,
         #[arg(long, default_value = "warehouse")]
         warehouse: PathBuf,
+        /// Read the sources from this folder instead of the pipeline's `data_root`.
+        #[arg(long)]
+        data_root: Option<PathBuf>,
     },
     /// Run SQL on the latest published tables (the query from standard input when not given).
     Sql {
@@ -171,12 +179,12 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
                 as_of
             );
         }
-        Command::Validate { pipeline } => {
-            let p = Pipeline::load(&pipeline)?;
+        Command::Validate { pipeline, data_root } => {
+            let p = Pipeline::load(&pipeline, data_root.as_deref())?;
             println!("{}: ok ({} sources)", pipeline.display(), p.sources.len());
         }
-        Command::Run { pipeline, warehouse } => {
-            let p = Pipeline::load(&pipeline)?;
+        Command::Run { pipeline, warehouse, data_root } => {
+            let p = Pipeline::load(&pipeline, data_root.as_deref())?;
             let manifest = pophub::run::run(&p, &warehouse).await.with_context(|| format!("running {}", pipeline.display()))?;
             print!("{}", pophub::run::summary(&manifest));
         }

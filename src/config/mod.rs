@@ -352,12 +352,17 @@ impl Facts {
 }
 
 impl Pipeline {
-    /// Reads, parses and checks a pipeline file (including that its sources exist).
-    pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+    /// Reads, parses and checks a pipeline file (including that its sources exist). `data_root`
+    /// replaces the file's own, so one pipeline serves every generated city.
+    pub fn load(path: &Path, data_root: Option<&Path>) -> Result<Pipeline, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
         let mut pipeline: Pipeline = toml::from_str(&text)
             .map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })?;
         pipeline.file = path.to_path_buf();
+        if let Some(root) = data_root {
+            let absolute = std::path::absolute(root).map_err(|source| ConfigError::Read { path: root.into(), source })?;
+            pipeline.pipeline.data_root = Some(absolute);
+        }
         validate::check(&pipeline)?;
         Ok(pipeline)
     }

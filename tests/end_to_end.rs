@@ -1,0 +1,245 @@
+//! End-to-end: the `pophub` binary on generated cities, asserting counts, quarantine reasons,
+//! report rows, evaluation figures and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const PIPELINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/nightly.toml");
+
+fn pophub(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pophub")).args(args).output().expect("pophub runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = pophub(args);
+    assert!(out.status.success(), "pophub {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A generated city with the nightly pipeline run on it.
+struct City {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    warehouse: PathBuf,
+}
+
+fn city(persons: usize, seed: u64) -> City {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("city");
+    let warehouse = dir.path().join("warehouse");
+    ok(&["generate", "--persons", &persons.to_string(), "--seed", &seed.to_string(), "--out", path(&data)]);
+    ok(&["run", PIPELINE, "--data-root", path(&data), "--warehouse", path(&warehouse)]);
+    City { _dir: dir, data, warehouse }
+}
+
+fn manifest(c: &City) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(c.warehouse.join("_runs/latest.json")).unwrap()).unwrap()
+}
+
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_string).collect()).collect()
+}
+
+fn sql_count(c: &City, query: &str) -> u64 {
+    let out = ok(&["sql", query, "--warehouse", path(&c.warehouse), "--format", "csv"]);
+    csv_rows(&out)[0][0].parse().unwrap()
+}
+
+#[test]
+fn nightly_run_accounts_for_every_row_and_links_people() {
+    let c = city(4000, 11);
+    let m = manifest(&c);
+    let truth = std::fs::read_to_string(c.data.join("truth/mentions.csv")).unwrap();
+    for source in m["sources"].as_array().unwrap() {
+        let (read, accepted, quarantined) = (source["rows_read"].as_u64().unwrap(), source["accepted"].as_u64().unwrap(), source["quarantined"].as_u64().unwrap());
+        assert_eq!(read, accepted + quarantined, "{}", source["source"]);
+        for file in source["files"].as_array().unwrap() {
+            assert_eq!(file["rows_read"], file["accepted"].as_u64().unwrap() + file["quarantined"].as_u64().unwrap());
+            assert_eq!(file["sha256"].as_str().unwrap().len(), 64);
+        }
+    }
+    let by_name = |n: &str| m["sources"].as_array().unwrap().iter().find(|s| s["source"] == n).unwrap().clone();
+    // Every register row is a mention in the truth, and the register loses none.
+    let register_rows = truth.lines().filter(|l| l.starts_with("household_register,")).count() as u64;
+    assert_eq!(by_name("household_register")["accepted"].as_u64().unwrap(), register_rows);
+    // Damaged payment rows are quarantined with their reasons, and so counted.
+    let payments = by_name("si_payments");
+    assert!(payments["quarantine_reasons"]["invalid_number"].as_u64().unwrap() > 0);
+    assert!(payments["quarantine_reasons"]["impossible_date"].as_u64().unwrap() > 0);
+    let quarantined: u64 = m["sources"].as_array().unwrap().iter().map(|s| s["quarantined"].as_u64().unwrap()).sum();
+    assert_eq!(sql_count(&c, "SELECT COUNT(*) FROM quarantine"), quarantined);
+    assert_eq!(sql_count(&c, "SELECT COUNT(*) FROM quarantine WHERE reason = 'invalid_number' AND \"column\" = 'facts.amount' AND value = 'N/A'"), payments["quarantine_reasons"]["invalid_number"].as_u64().unwrap());
+    // The published tables agree with the manifest.
+    let persons = m["linkage"]["persons"].as_u64().unwrap();
+    assert_eq!(sql_count(&c, "SELECT COUNT(*) FROM person"), persons);
+    assert_eq!(sql_count(&c, "SELECT COUNT(DISTINCT person_key) FROM person"), persons);
+    assert_eq!(sql_count(&c, "SELECT COUNT(*) FROM person_source"), m["linkage"]["mentions"].as_u64().unwrap());
+    assert_eq!(sql_count(&c, "SELECT COUNT(*) FROM pension_payment"), payments["accepted"].as_u64().unwrap());
+    assert_eq!(sql_count(&c, "SELECT COUNT(*) FROM pension_payment WHERE person_key IS NULL"), 0);
+    for stage in ["ingest", "identity", "link", "publish"] {
+        assert!(m["stages"].as_array().unwrap().iter().any(|s| s["stage"] == stage));
+    }
+    assert!(m["peak_memory_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn evaluation_meets_the_linkage_and_report_targets() {
+    let c = city(6000, 3);
+    let json = c.warehouse.join("evaluation.json");
+    let text = ok(&["evaluate", "--truth", path(&c.data.join("truth")), "--warehouse", path(&c.warehouse), "--json", path(&json), "--min-precision", "0.999", "--min-recall", "0.99"]);
+    assert!(text.contains("precision"), "{text}");
+    let e: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(e["precision"].as_f64().unwrap() >= 0.999, "{e}");
+    assert!(e["recall"].as_f64().unwrap() >= 0.99, "{e}");
+    assert!(e["false_merges"].as_u64().unwrap() <= 1, "{e}");
+    let d = &e["deceased_pensions"];
+    assert!(d["true_cases"].as_u64().unwrap() > 0, "{e}");
+    assert_eq!(d["found"], d["true_cases"], "{e}");
+    assert_eq!(d["false_positives"], 0, "{e}");
+    assert_eq!(e["deceased_pensions_amount_exact"], d["found"], "{e}");
+    let v = &e["voter_roll"];
+    assert_eq!(v["found"], v["true_cases"], "{e}");
+    // The only voters reported wrongly are dead people whose death no feed shows.
+    assert!(v["false_positives"].as_u64().unwrap() <= 3, "{e}");
+    // Demanding the impossible is a failed check: exit 1.
+    let out = pophub(&["evaluate", "--truth", path(&c.data.join("truth")), "--warehouse", path(&c.warehouse), "--min-recall", "1.01"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn reports_match_the_truth() {
+    let c = city(5000, 2026);
+    let report = ok(&["report", "deceased-pensions", "--warehouse", path(&c.warehouse), "--format", "csv"]);
+    let reported: Vec<(String, String, String)> = csv_rows(&report).into_iter().map(|r| (r[1].clone(), r[5].clone(), r[8].clone())).collect();
+    let truth = std::fs::read_to_string(c.data.join("truth/deceased_pensions.csv")).unwrap();
+    let mut expected: Vec<(String, String, String)> = csv_rows(&truth)
+        .into_iter()
+        .filter(|r| r[5] == "true")
+        .map(|r| (r[1].clone(), r[3].clone(), r[4].trim_end_matches('0').trim_end_matches('.').to_string()))
+        .collect();
+    let mut got: Vec<(String, String, String)> =
+        reported.into_iter().map(|(id, months, amount)| (id, months, amount.trim_end_matches('0').trim_end_matches('.').to_string())).collect();
+    expected.sort();
+    got.sort();
+    assert!(!expected.is_empty());
+    assert_eq!(got, expected);
+
+    let params: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.data.join("truth/voter_roll.json")).unwrap()).unwrap();
+    let (district, date) = (params["district"].as_str().unwrap(), params["election_date"].as_str().unwrap());
+    let exclude = c.data.join("external/deprived_political_rights.csv");
+    let roll = |extra: &[&str]| {
+        let mut args = vec!["report", "voter-roll", "--district", district, "--date", date, "--warehouse", path(&c.warehouse), "--format", "csv"];
+        args.extend_from_slice(extra);
+        csv_rows(&ok(&args)).into_iter().map(|r| r[1].clone()).collect::<Vec<_>>()
+    };
+    let with_exclusions = roll(&["--exclude", path(&exclude)]);
+    let without = roll(&[]);
+    let truth_roll: Vec<String> = csv_rows(&std::fs::read_to_string(c.data.join("truth/voter_roll.csv")).unwrap()).into_iter().map(|r| r[1].clone()).collect();
+    assert!(truth_roll.iter().all(|id| with_exclusions.contains(id)));
+    assert!(with_exclusions.len() >= truth_roll.len() && with_exclusions.len() <= truth_roll.len() + 3);
+    let excluded = std::fs::read_to_string(&exclude).unwrap();
+    let excluded_in_district = without.iter().filter(|id| excluded.contains(id.as_str())).count();
+    assert_eq!(without.len() - with_exclusions.len(), excluded_in_district);
+
+    // A bad line in the exclusion list is an error naming the line, not a silent skip.
+    let bad = c.data.join("bad_exclusions.csv");
+    std::fs::write(&bad, "citizen_id\n42050219900101123\n").unwrap();
+    let out = pophub(&["report", "voter-roll", "--district", district, "--date", date, "--warehouse", path(&c.warehouse), "--exclude", path(&bad)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+}
+
+#[test]
+fn sql_answers_in_every_format_and_from_stdin() {
+    let c = city(2000, 5);
+    let table = ok(&["sql", "SELECT COUNT(*) AS n FROM person", "--warehouse", path(&c.warehouse)]);
+    assert!(table.contains("| n ") && table.contains("1 row(s)"), "{table}");
+    let json = ok(&["sql", "SELECT sex, COUNT(*) AS n FROM person GROUP BY sex ORDER BY sex", "--warehouse", path(&c.warehouse), "--format", "json"]);
+    assert_eq!(json.lines().count(), 2, "{json}");
+    let parquet = c.warehouse.join("out.parquet");
+    ok(&["sql", "SELECT * FROM person_house", "--warehouse", path(&c.warehouse), "--format", "parquet", "--out", path(&parquet)]);
+    assert!(std::fs::read(&parquet).unwrap().starts_with(b"PAR1"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pophub"))
+        .args(["sql", "--warehouse", path(&c.warehouse), "--format", "csv"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"SELECT citizen_id_status('11010519491231002x') AS s").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "s\nvalid\n");
+    // Versioned: a second night is a new version of every table.
+    ok(&["run", PIPELINE, "--data-root", path(&c.data), "--warehouse", path(&c.warehouse)]);
+    let m = manifest(&c);
+    assert!(m["tables"].as_array().unwrap().iter().all(|t| t["version"] == 1));
+}
+
+#[test]
+fn bad_pipelines_exit_78_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("city");
+    ok(&["generate", "--persons", "300", "--out", path(&data)]);
+    let original = std::fs::read_to_string(PIPELINE).unwrap();
+    let cases = [
+        (original.replace("authority = true", "authority = true\nauthoritative = true"), "authoritative"),
+        (original.replace("mother = \"mother\"", "mother = \"mum\""), "source.birth_certificates.facts.mother"),
+        (original.replace("via = \"si_insured\"", "via = \"si_payments\""), "source.si_payments.facts.via"),
+        (original.replace("path = \"civil_affairs/cremations.csv\"", "path = \"civil_affairs/none_*.csv\""), "source.cremations.path"),
+        (original.replace("name = \"AAC003\"", "name = { column = \"AAC003\", sql = \"x\" }"), "source.si_insured.mention.insured.name"),
+    ];
+    for (text, key) in cases {
+        let file = dir.path().join("pipeline.toml");
+        std::fs::write(&file, text).unwrap();
+        let out = pophub(&["validate", path(&file), "--data-root", path(&data)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{key}: {stderr}");
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+    let out = pophub(&["validate", PIPELINE, "--data-root", path(&data)]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn broken_files_are_errors_that_say_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("city");
+    ok(&["generate", "--persons", "300", "--out", path(&data)]);
+    let warehouse = dir.path().join("warehouse");
+    // A mapped column gone from a file.
+    let insured = data.join("social_security/insured_persons.csv");
+    let text = std::fs::read_to_string(&insured).unwrap();
+    std::fs::write(&insured, text.replacen("AAC003", "XM", 1)).unwrap();
+    let out = pophub(&["run", PIPELINE, "--data-root", path(&data), "--warehouse", path(&warehouse)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("AAC003") && stderr.contains("insured_persons.csv") && stderr.contains("XM"), "{stderr}");
+    std::fs::write(&insured, text).unwrap();
+    // Bytes that are not GB18030 in the register.
+    let register = data.join("police/household_register.csv");
+    let mut bytes = std::fs::read(&register).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] = 0xFF;
+    std::fs::write(&register, &bytes).unwrap();
+    let out = pophub(&["run", PIPELINE, "--data-root", path(&data), "--warehouse", path(&warehouse)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("household_register.csv") && stderr.contains(&format!("byte offset {at}")), "{stderr}");
+    // Nothing was published by the failed nights.
+    assert!(!warehouse.join("person").exists());
+}
+
+#[test]
+fn the_same_seed_generates_the_same_city() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&["generate", "--persons", "500", "--seed", "9", "--out", path(&a)]);
+    ok(&["generate", "--persons", "500", "--seed", "9", "--out", path(&b)]);
+    for file in ["police/household_register.csv", "social_security/pension_payments.csv", "housing/property_units.jsonl", "truth/mentions.csv"] {
+        assert_eq!(std::fs::read(a.join(file)).unwrap(), std::fs::read(b.join(file)).unwrap(), "{file}");
+    }
+}
