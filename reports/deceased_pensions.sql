@@ -2,27 +2,34 @@
 -- Links every payment to its person (through the insured-persons table), the person to the
 -- earliest death evidence (household-register cancellation for death, cremation, ...), and keeps
 -- payments for months after the month of death: the payment for the month of death is legitimate.
-WITH first_death AS (
-    SELECT person_key,
-           MIN(death_date) AS death_date,
-           array_to_string(array_agg(DISTINCT evidence), ',') AS evidence
+WITH evidence AS (
+    SELECT person_key, evidence, MIN(death_date) AS death_date
     FROM death
     WHERE person_key IS NOT NULL AND death_date IS NOT NULL
+    GROUP BY person_key, evidence
+),
+first_death AS (
+    SELECT person_key,
+           MIN(death_date) AS death_date,
+           array_to_string(array_agg(evidence ORDER BY evidence), ',') AS evidence
+    FROM evidence
     GROUP BY person_key
 ),
 paid_after_death AS (
-    SELECT pp.person_key, pp.month, pp.amount
+    -- One row per person and month, however many payment rows the month has.
+    SELECT pp.person_key, pp.month, SUM(pp.amount) AS amount
     FROM pension_payment pp
     JOIN first_death d ON d.person_key = pp.person_key
     WHERE date_part('year', pp.month) * 12 + date_part('month', pp.month)
         > date_part('year', d.death_date) * 12 + date_part('month', d.death_date)
+    GROUP BY pp.person_key, pp.month
 )
 SELECT p.person_key,
        p.citizen_id,
        p.name,
        d.death_date,
        d.evidence AS death_evidence,
-       COUNT(DISTINCT a.month) AS months_paid_after_death,
+       COUNT(*) AS months_paid_after_death,
        MIN(a.month) AS first_month_after_death,
        MAX(a.month) AS last_month_paid,
        ROUND(SUM(a.amount), 2) AS amount_overpaid

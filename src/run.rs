@@ -19,7 +19,7 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Path) -> Result<RunManifest, c
     let mut stages = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |stage: &str, stages: &mut Vec<StageTiming>| {
-        stages.push(StageTiming { stage: stage.to_string(), seconds: clock.elapsed().as_secs_f64() });
+        stages.push(StageTiming { stage: stage.to_string(), seconds: clock.elapsed().as_secs_f64(), peak_memory_bytes: peak_memory_bytes() });
         clock = Instant::now();
     };
 
@@ -88,7 +88,7 @@ pub fn summary(m: &RunManifest) -> String {
     out.push_str("\ntables: ");
     out.push_str(&m.tables.iter().map(|t| format!("{} {} (v{})", t.name, t.rows, t.version)).collect::<Vec<_>>().join(", "));
     out.push_str("\nstages: ");
-    out.push_str(&m.stages.iter().map(|s| format!("{} {:.2}s", s.stage, s.seconds)).collect::<Vec<_>>().join(", "));
+    out.push_str(&m.stages.iter().map(|s| format!("{} {:.2}s (peak {:.0} MB)", s.stage, s.seconds, s.peak_memory_bytes as f64 / 1e6)).collect::<Vec<_>>().join(", "));
     out.push_str(&format!("\npeak memory: {:.1} MB\n", m.peak_memory_bytes as f64 / 1e6));
     out
 }

@@ -122,8 +122,10 @@ pub async fn evaluate(warehouse: &Path, truth: &Path, as_of: NaiveDate) -> Resul
     let correct_pairs = count(&ctx, &pairs("pk, person_id")).await?;
     let predicted_pairs = count(&ctx, &pairs("pk")).await?;
     let true_pairs = count(&ctx, &pairs("person_id")).await?;
-    let false_merges = count(&ctx, "SELECT COUNT(*) FROM (SELECT pk FROM scored GROUP BY pk HAVING COUNT(DISTINCT person_id) > 1)").await?;
-    let split_persons = count(&ctx, "SELECT COUNT(*) FROM (SELECT person_id FROM scored GROUP BY person_id HAVING COUNT(DISTINCT pk) > 1)").await?;
+    // Distinct pairs first, then counted: cheaper than per-group DISTINCT at city scale.
+    let clusters_over = |a: &str, b: &str| format!("SELECT COUNT(*) FROM (SELECT {a} FROM (SELECT {a}, {b} FROM scored GROUP BY {a}, {b}) GROUP BY {a} HAVING COUNT(*) > 1)");
+    let false_merges = count(&ctx, &clusters_over("pk", "person_id")).await?;
+    let split_persons = count(&ctx, &clusters_over("person_id", "pk")).await?;
     let precision = ratio(correct_pairs, predicted_pairs);
     let recall = ratio(correct_pairs, true_pairs);
 

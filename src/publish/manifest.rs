@@ -14,6 +14,8 @@ use crate::ingest::SourceStats;
 pub struct StageTiming {
     pub stage: String,
     pub seconds: f64,
+    /// The process's peak resident memory when the stage ended.
+    pub peak_memory_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
