@@ -36,12 +36,14 @@ pub const ID_CONFLICT: i32 = -6;
 pub const NAME_EXACT: i32 = 4;
 pub const NAME_HOMOPHONE: i32 = 3;
 pub const NAME_NEAR: i32 = 1;
-pub const NAME_DIFFERENT: i32 = -5;
+/// Outweighs a same number with a same birth date: a twin's number keyed for the other twin.
+pub const NAME_DIFFERENT: i32 = -8;
 pub const BIRTH_SAME: i32 = 4;
 pub const BIRTH_DIFFERENT: i32 = -4;
 pub const SEX_SAME: i32 = 1;
 pub const SEX_DIFFERENT: i32 = -3;
-/// Same registered address, or same household: counted once.
+/// Same registered address, or same household: counted once, and only when the number does not
+/// already agree (a household member's number and the household's address are one fact).
 pub const SAME_PLACE: i32 = 5;
 
 /// The points of one comparison and the parts that made them.
@@ -77,7 +79,8 @@ pub fn score(mention: &Side, candidate: &Side, id: IdEvidence) -> Score {
         points += if a == b { SEX_SAME } else { SEX_DIFFERENT };
     }
     let same = |a: Option<&str>, b: Option<&str>| a.is_some() && a == b;
-    if same(mention.address_key, candidate.address_key) || same(mention.household, candidate.household) {
+    let number_agrees = matches!(id, IdEvidence::Same | IdEvidence::Repaired);
+    if !number_agrees && (same(mention.address_key, candidate.address_key) || same(mention.household, candidate.household)) {
         points += SAME_PLACE;
     }
     Score { points, id, name }
