@@ -40,8 +40,24 @@ fn manifest(c: &City) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(c.warehouse.join("_runs/latest.json")).unwrap()).unwrap()
 }
 
+/// Rows of a CSV text without its header; fields may be quoted.
 fn csv_rows(text: &str) -> Vec<Vec<String>> {
-    text.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_string).collect()).collect()
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
+            for c in line.chars() {
+                match c {
+                    '"' => quoted = !quoted,
+                    ',' if !quoted => fields.push(std::mem::take(&mut field)),
+                    _ => field.push(c),
+                }
+            }
+            fields.push(field);
+            fields
+        })
+        .collect()
 }
 
 fn sql_count(c: &City, query: &str) -> u64 {

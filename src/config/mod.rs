@@ -91,6 +91,12 @@ pub enum Format {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// A JSON array of objects.
+    Json,
+    /// An Excel workbook; see `sheet`.
+    Xlsx,
+    /// Parquet; columns of any type are read as text.
+    Parquet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -129,9 +135,12 @@ pub struct Source {
     /// Whether the first line of a delimited file names the columns; without one, columns are `c1`, `c2`, ….
     #[serde(default = "default_true")]
     pub header: bool,
-    /// JSON lines: an array property whose elements each become a row (with the parent's fields).
+    /// JSON: an array property whose elements each become a row (with the parent's fields).
     #[serde(default)]
     pub explode: Option<String>,
+    /// Excel: the sheet to read; the first one when not given.
+    #[serde(default)]
+    pub sheet: Option<String>,
     /// What identifies a row within the source; rows without one are quarantined.
     pub record_key: Field,
     /// The source is the authority on identity (the household register): each of its records is
@@ -212,6 +221,36 @@ pub enum Facts {
     Birth(BirthFacts),
     /// A death record.
     Death(DeathFacts),
+    /// A floating-population registration: where someone registered elsewhere lives here.
+    Stay(StayFacts),
+    /// A rental filing: a tenant renting from a landlord.
+    Tenancy(TenancyFacts),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StayFacts {
+    pub mention: String,
+    pub current_address: Field,
+    #[serde(default)]
+    pub origin_address: Option<Field>,
+    #[serde(default)]
+    pub registered_on: Option<Field>,
+    #[serde(default)]
+    pub reason: Option<Field>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenancyFacts {
+    pub tenant: String,
+    #[serde(default)]
+    pub landlord: Option<String>,
+    pub address: Field,
+    #[serde(default)]
+    pub rent: Option<Field>,
+    #[serde(default)]
+    pub started_on: Option<Field>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +335,8 @@ impl Facts {
             Facts::Ownership(_) => "ownership",
             Facts::Birth(_) => "birth",
             Facts::Death(_) => "death",
+            Facts::Stay(_) => "stay",
+            Facts::Tenancy(_) => "tenancy",
         }
     }
 
@@ -330,6 +371,15 @@ impl Facts {
             ]),
             Facts::Birth(f) => out.extend([("birth_date", Some(&f.birth_date)), ("hospital", f.hospital.as_ref())]),
             Facts::Death(f) => out.push(("death_date", Some(&f.death_date))),
+            Facts::Stay(f) => out.extend([
+                ("current_address", Some(&f.current_address)),
+                ("origin_address", f.origin_address.as_ref()),
+                ("registered_on", f.registered_on.as_ref()),
+                ("reason", f.reason.as_ref()),
+            ]),
+            Facts::Tenancy(f) => {
+                out.extend([("address", Some(&f.address)), ("rent", f.rent.as_ref()), ("started_on", f.started_on.as_ref())])
+            }
         }
         out.into_iter().filter_map(|(n, f)| f.map(|f| (n, f))).collect()
     }
@@ -347,6 +397,12 @@ impl Facts {
                 roles
             }
             Facts::Death(f) => vec![("mention", f.mention.as_str())],
+            Facts::Stay(f) => vec![("mention", f.mention.as_str())],
+            Facts::Tenancy(f) => {
+                let mut roles = vec![("tenant", f.tenant.as_str())];
+                roles.extend(f.landlord.as_deref().map(|r| ("landlord", r)));
+                roles
+            }
         }
     }
 }

@@ -21,11 +21,15 @@ pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
         if !names.insert(s.name.as_str()) {
             return Err(p.invalid(key("name"), "two sources have this name"));
         }
-        if s.explode.is_some() && s.format != Format::Jsonl {
-            return Err(p.invalid(key("explode"), "explode applies to jsonl sources only"));
+        let json = matches!(s.format, Format::Jsonl | Format::Json);
+        if s.explode.is_some() && !json {
+            return Err(p.invalid(key("explode"), "explode applies to json and jsonl sources only"));
         }
-        if s.format == Format::Jsonl && s.encoding != super::Encoding::Utf8 {
-            return Err(p.invalid(key("encoding"), "JSON is always UTF-8"));
+        if s.sheet.is_some() && s.format != Format::Xlsx {
+            return Err(p.invalid(key("sheet"), "sheet applies to xlsx sources only"));
+        }
+        if s.encoding != super::Encoding::Utf8 && !matches!(s.format, Format::Csv) {
+            return Err(p.invalid(key("encoding"), "only delimited text declares an encoding (JSON is UTF-8; xlsx and parquet carry their own)"));
         }
         check_field(p, &key("record_key"), &s.record_key)?;
         let mut roles = HashSet::new();

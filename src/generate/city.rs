@@ -32,6 +32,10 @@ pub struct Household {
     pub unit_no: Option<String>,
     /// A second property it owns elsewhere, if any: (unit number, address).
     pub second_unit: Option<(String, String)>,
+    /// Registered elsewhere: in the floating-population registrations, not the household register.
+    pub floating: bool,
+    /// For a floating household: the household whose second unit it rents.
+    pub landlord: Option<usize>,
 }
 
 pub struct Pension {
@@ -58,8 +62,9 @@ pub struct Person {
     pub death_in_register: bool,
     pub cremated: bool,
     pub moved_out: Option<NaiveDate>,
-    /// False for newborns whose birth is not registered yet.
+    /// False for newborns whose birth is not registered yet and for floating households.
     pub registered: bool,
+    pub floating: bool,
     pub registered_twice: bool,
     pub insured_id: Option<String>,
     pub pension: Option<Pension>,
@@ -107,6 +112,8 @@ struct Builder<'a> {
     retired_codes: &'a [String],
     migrant_codes: &'a [String],
     persons: Vec<Person>,
+    /// Whether the household being built is a floating one.
+    floating: bool,
 }
 
 pub fn build(persons: usize, seed: u64, as_of: NaiveDate) -> City {
@@ -125,6 +132,7 @@ pub fn build(persons: usize, seed: u64, as_of: NaiveDate) -> City {
         retired_codes: &retired,
         migrant_codes: &migrant,
         persons: Vec::with_capacity(persons + 8),
+        floating: false,
     };
     let mut households = Vec::new();
     while b.persons.len() < persons {
@@ -154,6 +162,7 @@ impl Builder<'_> {
             self.rng.range(101, 1802)
         );
         let mut members = Vec::new();
+        self.floating = self.rng.chance(0.08);
         let (lo, hi) = *self.rng.weighted(&[((25, 40), 0.35), ((40, 60), 0.4), ((60, 90), 0.25)]);
         let head_age = self.rng_age(lo, hi);
         let head_male = self.rng.chance(0.8);
@@ -210,7 +219,7 @@ impl Builder<'_> {
                 members.push(g);
             }
         }
-        Household { number, district, address, members, unit_no: None, second_unit: None }
+        Household { number, district, address, members, unit_no: None, second_unit: None, floating: self.floating, landlord: None }
     }
 
     fn rng_age(&mut self, lo: i32, hi: i32) -> i32 {
@@ -248,6 +257,7 @@ impl Builder<'_> {
             cremated: false,
             moved_out: None,
             registered: true,
+            floating: self.floating,
             registered_twice: false,
             insured_id: None,
             pension: None,
@@ -265,7 +275,7 @@ impl Builder<'_> {
                 return (self.persons[other].id.clone(), self.persons[other].birth);
             }
         }
-        let region = if self.rng.chance(0.22) {
+        let region = if self.floating || self.rng.chance(0.2) {
             self.rng.pick(self.migrant_codes).clone()
         } else if birth.year() < 1990 && !self.retired_codes.is_empty() && self.rng.chance(0.1) {
             self.rng.pick(self.retired_codes).clone()
@@ -304,13 +314,13 @@ impl Builder<'_> {
         if p.death.is_none() && rng.chance(0.02) {
             p.moved_out = Some(as_of - Duration::days(rng.range(1, 3 * 365)));
         }
-        p.registered = (as_of - p.birth).num_days() > 45;
-        p.registered_twice = rng.chance(0.002);
+        p.registered = !p.floating && (as_of - p.birth).num_days() > 45;
+        p.registered_twice = p.registered && rng.chance(0.002);
         p.deprived = age >= 18 && rng.chance(0.001);
         let retired = age >= if p.male { 60 } else { 55 };
         let window_start = NaiveDate::from_ymd_opt(PAYMENTS_FROM.0, PAYMENTS_FROM.1, 1).expect("valid");
         let last_paid_month = add_months(first_of_month(as_of), -1);
-        if retired && p.death.is_none_or(|d| d >= window_start) && rng.chance(0.85) {
+        if retired && !p.floating && p.death.is_none_or(|d| d >= window_start) && rng.chance(0.85) {
             let retirement = first_of_month(p.birth + Duration::days(365 * if p.male { 60 } else { 55 }));
             let first_month = add_months(retirement, 1).max(window_start);
             let death_known = p.death_in_register || p.cremated;
@@ -331,24 +341,36 @@ impl Builder<'_> {
                 });
             }
         }
-        if p.pension.is_some() || ((18..60).contains(&age) && rng.chance(0.55)) {
+        let insured_rate = if p.floating { 0.4 } else { 0.55 };
+        if p.pension.is_some() || ((18..60).contains(&age) && rng.chance(insured_rate)) {
             p.insured_id = Some(format!("SI{:09}", i + 1));
         }
     }
 }
 
-/// Households own the home they live in (65%) and some own a second unit elsewhere (5%).
+/// Registered households own the home they live in (65%) and some own a second unit elsewhere
+/// (10%), which floating households rent; a floating household lives where it rents.
 fn assign_property(city: &mut City, rng: &mut Rng) {
-    for (h, hh) in city.households.iter_mut().enumerate() {
+    for (h, hh) in city.households.iter_mut().enumerate().filter(|(_, hh)| !hh.floating) {
         if rng.chance(0.65) {
             hh.unit_no = Some(format!("{}{:010}", hh.address_code(&city.districts), h * 2 + 1));
         }
-        if rng.chance(0.05) {
+        if rng.chance(0.1) {
             let street = *rng.pick(STREETS);
             let district = &city.districts[(rng.next_u64() % city.districts.len() as u64) as usize];
             let address = format!("{}{}{}号{}-{}", district.name.trim_start_matches("湖北省"), street, rng.range(301, 600), rng.range(1, 12), rng.range(101, 1802));
             hh.second_unit = Some((format!("{}{:010}", district.code, h * 2 + 2), address));
         }
+    }
+    let mut to_let = city.households.iter().enumerate().filter(|(_, hh)| hh.second_unit.is_some()).map(|(h, _)| h).collect::<Vec<_>>().into_iter();
+    for h in 0..city.households.len() {
+        if !city.households[h].floating {
+            continue;
+        }
+        let Some(landlord) = to_let.next() else { break };
+        let address = city.households[landlord].second_unit.as_ref().expect("to let").1.clone();
+        city.households[h].landlord = Some(landlord);
+        city.households[h].address = address;
     }
 }
 

@@ -12,6 +12,8 @@ use super::GenerateError;
 use super::city::{City, Person, add_months};
 use super::damage::{self, DateStyle};
 use super::rng::Rng;
+use super::xlsx::{self, Cell};
+use crate::identity::division;
 
 /// Source names as the sample pipeline declares them (truth rows carry them).
 pub const REGISTER: &str = "household_register";
@@ -19,6 +21,8 @@ pub const INSURED: &str = "si_insured";
 pub const PROPERTY: &str = "housing_property";
 pub const BIRTHS: &str = "birth_certificates";
 pub const CREMATIONS: &str = "cremations";
+pub const FLOATING: &str = "floating_population";
+pub const RENTALS: &str = "rental_filings";
 
 /// Damage rates for a copied person mention.
 struct Rates {
@@ -371,5 +375,72 @@ impl<'a> Writer<'a> {
             self.truth(CREMATIONS, &key, "deceased", p)?;
         }
         w.flush().map_err(|source| GenerateError::Io { path, source })
+    }
+
+    /// Police floating-population registrations: everyone of a household registered elsewhere,
+    /// with pinyin-abbreviation headers.
+    pub fn floating_population(&mut self) -> Result<(), GenerateError> {
+        let path = self.out.join("police/floating_population.csv");
+        let mut w = create(&path)?;
+        write_all(&path, &mut w, csv_line(&["bh", "xm", "xb", "csrq", "sfzh", "hjdz", "xzz", "djrq", "zzsy"]).as_bytes())?;
+        let city = self.city;
+        let reasons = ["务工", "经商", "就学", "投亲"];
+        for hh in city.households.iter().filter(|hh| hh.floating) {
+            for &p in &hh.members {
+                let person = &city.persons[p];
+                let key = format!("L{:09}", p + 1);
+                let name = self.copied_name(p, &COPIED);
+                let id = self.copied_id(p, &COPIED);
+                let birth = self.day(person.birth, &[(DateStyle::Compact, 0.6), (DateStyle::Chinese, 0.4)]);
+                let origin = division::decode(&person.id[..6]).map(|r| r.name).unwrap_or_default();
+                let origin = format!("{origin}{}村{}组", self.rng.range(1, 30), self.rng.range(1, 12));
+                let registered = (city.as_of - Duration::days(self.rng.range(1, 5 * 365))).max(person.birth);
+                let registered = self.day(registered, &[(DateStyle::Iso, 0.7), (DateStyle::Slash, 0.3)]);
+                let reason = if (city.as_of - person.birth).num_days() < 18 * 365 { "投亲" } else { *self.rng.pick(&reasons) };
+                let sex = if person.male { "男" } else { "女" };
+                write_all(&path, &mut w, csv_line(&[&key, &name, sex, &birth, &id, &origin, &hh.address, &registered, reason]).as_bytes())?;
+                self.truth(FLOATING, &key, "migrant", p)?;
+            }
+        }
+        w.flush().map_err(|source| GenerateError::Io { path, source })
+    }
+
+    /// Housing rental filings, an Excel sheet: landlord and tenant in one row, rents as numbers,
+    /// dates as real Excel dates, and now and then an ID number typed into a number cell.
+    pub fn rental_filings(&mut self) -> Result<(), GenerateError> {
+        let path = self.out.join("housing/rental_filings.xlsx");
+        let city = self.city;
+        let mut rows = Vec::new();
+        for (h, hh) in city.households.iter().enumerate() {
+            let Some(landlord_household) = hh.landlord else { continue };
+            let landlord = city.households[landlord_household].members[0];
+            let tenant = hh.members[0];
+            let key = format!("ZL{:08}", h + 1);
+            let id_cell = |w: &mut Self, p: usize| {
+                let id = w.copied_id(p, &COPIED);
+                if id.len() == 18 && id.bytes().all(|b| b.is_ascii_digit()) && w.rng.chance(0.01) {
+                    Cell::Number(id.parse::<f64>().expect("digits"))
+                } else {
+                    Cell::Text(id)
+                }
+            };
+            let landlord_id = id_cell(self, landlord);
+            let tenant_id = id_cell(self, tenant);
+            let started = city.as_of - Duration::days(self.rng.range(30, 3 * 365));
+            rows.push(vec![
+                Cell::Text(key.clone()),
+                Cell::Text(hh.address.clone()),
+                Cell::Text(self.copied_name(landlord, &COPIED)),
+                landlord_id,
+                Cell::Text(self.copied_name(tenant, &COPIED)),
+                tenant_id,
+                Cell::Number(self.rng.range(8, 45) as f64 * 100.0),
+                Cell::Date(started),
+            ]);
+            self.truth(RENTALS, &key, "landlord", landlord)?;
+            self.truth(RENTALS, &key, "tenant", tenant)?;
+        }
+        let header = ["备案编号", "房屋坐落", "出租人姓名", "出租人证件号码", "承租人姓名", "承租人证件号码", "月租金", "租赁起始日期"];
+        xlsx::write(&path, "租赁备案", &header, &rows)
     }
 }

@@ -7,6 +7,7 @@ mod damage;
 mod feeds;
 mod names;
 pub mod rng;
+mod xlsx;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,8 @@ pub fn generate(persons: usize, seed: u64, as_of: NaiveDate, out: &Path) -> Resu
     w.property()?;
     w.birth_certificates()?;
     w.cremations()?;
+    w.floating_population()?;
+    w.rental_filings()?;
     let cremation_unusable = w.finish()?;
     let voter_roll = VoterRollParams { district: city.districts[0].code.clone(), election_date: as_of + Duration::days(30) };
     write_truth(&city, out, &cremation_unusable, &voter_roll)?;

@@ -38,6 +38,13 @@ const FACT_FIELDS: &[(&str, &str, ValueType, bool)] = &[
     ("birth", "birth_date", ValueType::Date, true),
     ("birth", "hospital", ValueType::Text, false),
     ("death", "death_date", ValueType::Date, true),
+    ("stay", "current_address", ValueType::Text, true),
+    ("stay", "origin_address", ValueType::Text, false),
+    ("stay", "registered_on", ValueType::Date, false),
+    ("stay", "reason", ValueType::Text, false),
+    ("tenancy", "address", ValueType::Text, true),
+    ("tenancy", "rent", ValueType::Number, false),
+    ("tenancy", "started_on", ValueType::Date, false),
 ];
 
 /// The type of a fact field and whether it is required.

@@ -1,6 +1,6 @@
-//! JSON lines: one object per line. Nested objects flatten to `parent.child` columns; the array
-//! named by `explode` yields one row per element (one property, one row per owner), and its
-//! position is kept as a JSON path (`line 7 owners[1]`).
+//! JSON lines (one object per line) and JSON arrays of objects. Nested objects flatten to
+//! `parent.child` columns; the array named by `explode` yields one row per element (one property,
+//! one row per owner), and its position is kept as a JSON path (`line 7 owners[1]`, `[12] owners[0]`).
 
 use serde_json::{Map, Value};
 
@@ -23,28 +23,54 @@ pub fn read(text: &str, explode: Option<&str>, sink: &mut RawSink) {
                 continue;
             }
         };
-        let mut parent = Vec::new();
-        flatten("", &object, explode, sink, &mut parent);
-        let elements: Vec<&Value> = match explode.and_then(|key| object.get(key)) {
-            Some(Value::Array(items)) if !items.is_empty() => items.iter().collect(),
-            _ => vec![&Value::Null],
-        };
-        for (n, element) in elements.iter().enumerate() {
-            let mut values = parent.clone();
-            let position = match explode {
-                Some(key) if !element.is_null() => format!("line {line_no} {key}[{n}]"),
-                _ => format!("line {line_no}"),
-            };
-            if let (Some(key), Value::Object(fields)) = (explode, element) {
-                flatten(key, fields, None, sink, &mut values);
-            }
-            let width = sink.columns().len();
-            let mut row = vec![None; width];
-            for (i, v) in values {
-                row[i] = v;
-            }
-            sink.push(RawRow { line: line_no, position, values: row });
+        push_object(&object, line_no, &format!("line {line_no}"), explode, sink);
+    }
+}
+
+/// A file holding one JSON array of objects; rows are numbered by element.
+pub fn read_array(text: &str, explode: Option<&str>, sink: &mut RawSink) {
+    let items = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) => items,
+        Ok(_) => {
+            sink.reject(1, "file".into(), "not_an_array", clip(text), "the file is JSON but not an array of objects".into());
+            return;
         }
+        Err(e) => {
+            sink.reject(e.line() as u64, format!("line {}", e.line()), "invalid_json", String::new(), e.to_string());
+            return;
+        }
+    };
+    for (i, item) in items.into_iter().enumerate() {
+        match item {
+            Value::Object(object) => push_object(&object, i as u64 + 1, &format!("[{i}]"), explode, sink),
+            other => sink.reject(i as u64 + 1, format!("[{i}]"), "not_an_object", clip(&other.to_string()), "the element is not an object".into()),
+        }
+    }
+}
+
+/// One object: its rows (one per element of the exploded array, else one).
+fn push_object(object: &Map<String, Value>, line_no: u64, at: &str, explode: Option<&str>, sink: &mut RawSink) {
+    let mut parent = Vec::new();
+    flatten("", object, explode, sink, &mut parent);
+    let elements: Vec<&Value> = match explode.and_then(|key| object.get(key)) {
+        Some(Value::Array(items)) if !items.is_empty() => items.iter().collect(),
+        _ => vec![&Value::Null],
+    };
+    for (n, element) in elements.iter().enumerate() {
+        let mut values = parent.clone();
+        let position = match explode {
+            Some(key) if !element.is_null() => format!("{at} {key}[{n}]"),
+            _ => at.to_string(),
+        };
+        if let (Some(key), Value::Object(fields)) = (explode, element) {
+            flatten(key, fields, None, sink, &mut values);
+        }
+        let width = sink.columns().len();
+        let mut row = vec![None; width];
+        for (i, v) in values {
+            row[i] = v;
+        }
+        sink.push(RawRow { line: line_no, position, values: row });
     }
 }
 

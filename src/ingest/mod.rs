@@ -2,11 +2,13 @@
 //! entry into mentions and facts, typed, and split into accepted rows and quarantined rows with a
 //! reason. Per source and per file, rows read = accepted + quarantined.
 
+mod columnar;
 mod delimited;
 mod facts;
 mod json_lines;
 mod mapping;
 pub mod raw;
+mod spreadsheet;
 mod text;
 
 use std::collections::BTreeMap;
@@ -26,6 +28,8 @@ pub enum IngestError {
     Io { file: PathBuf, source: std::io::Error },
     #[error("{file}: not valid {encoding} at byte offset {offset}; check the source's `encoding` in the pipeline")]
     Decode { file: PathBuf, offset: u64, encoding: &'static str },
+    #[error("{file}: cannot read it: {message}")]
+    Spreadsheet { file: PathBuf, message: String },
     #[error("{file}: column `{column}` (key `{key}`) is not in the file; its columns are: {available}")]
     MissingColumn { file: String, key: String, column: String, available: String },
     #[error("source `{source_name}`, key `{key}`: the expression does not work on this file ({file}): {message}")]
@@ -114,14 +118,28 @@ async fn ingest_source(
     for path in files {
         let bytes = std::fs::read(&path).map_err(|e| IngestError::Io { file: path.clone(), source: e })?;
         let file_name = path.to_string_lossy().to_string();
-        let text = text::decode(&path, &bytes, source.encoding)?;
-        let mut sink = raw::RawSink::new(file_name.clone(), source.format == Format::Csv, pipeline.pipeline.batch_rows);
-        match source.format {
-            Format::Csv => delimited::read(&text, source.delimiter, source.header, &mut sink),
-            Format::Jsonl => json_lines::read(&text, source.explode.as_deref(), &mut sink),
-        }
-        drop(text);
-        let (raw_file, mut rejected, rows_read) = sink.finish();
+        let batch_rows = pipeline.pipeline.batch_rows;
+        let (raw_file, mut rejected, rows_read) = match source.format {
+            Format::Parquet => {
+                let (raw_file, rows) = columnar::read(&path, batch_rows)?;
+                (raw_file, Vec::new(), rows)
+            }
+            format => {
+                let mut sink = raw::RawSink::new(file_name.clone(), matches!(format, Format::Csv | Format::Xlsx), batch_rows);
+                match format {
+                    Format::Xlsx => spreadsheet::read(&path, source.sheet.as_deref(), source.header, &mut sink)?,
+                    _ => {
+                        let text = text::decode(&path, &bytes, source.encoding)?;
+                        match format {
+                            Format::Csv => delimited::read(&text, source.delimiter, source.header, &mut sink),
+                            Format::Json => json_lines::read_array(&text, source.explode.as_deref(), &mut sink),
+                            _ => json_lines::read(&text, source.explode.as_deref(), &mut sink),
+                        }
+                    }
+                }
+                sink.finish()
+            }
+        };
         let mapped = mapper.map_file(ctx, &file_name, raw_file).await?;
         rejected.extend(mapped.quarantine);
         let accepted = mapped.batch.num_rows() as u64;

@@ -122,13 +122,13 @@ impl RawSink {
         arrays.push(Arc::new(files.finish()));
         arrays.push(Arc::new(lines.finish()));
         arrays.push(Arc::new(positions.finish()));
-        let batch = RecordBatch::try_new(schema_for(&self.columns), arrays).expect("columns match schema");
+        let batch = RecordBatch::try_new(raw_schema(&self.columns), arrays).expect("columns match schema");
         self.batches.push(batch);
     }
 
     pub fn finish(mut self) -> (RawFile, Vec<Quarantined>, u64) {
         self.flush();
-        let schema = schema_for(&self.columns);
+        let schema = raw_schema(&self.columns);
         // Earlier batches of a JSON file may lack columns that appeared later: pad them with nulls.
         let batches = self
             .batches
@@ -161,7 +161,8 @@ impl RawSink {
     }
 }
 
-fn schema_for(columns: &[String]) -> SchemaRef {
+/// The raw schema: the department's columns as text, then the lineage columns.
+pub fn raw_schema(columns: &[String]) -> SchemaRef {
     let mut fields: Vec<Field> = columns.iter().map(|c| Field::new(c, DataType::Utf8, true)).collect();
     fields.push(Field::new(FILE_COLUMN, DataType::Utf8, false));
     fields.push(Field::new(ROW_COLUMN, DataType::UInt64, false));

@@ -99,14 +99,17 @@ impl<'a> Index<'a> {
 fn side_of<'a>(m: &MentionColumns<'a>, i: usize) -> Side<'a> {
     let status = MentionColumns::text(m.id_status, i);
     let usable = status.is_some_and(|s| s == IdStatus::Valid.as_str() || s == IdStatus::Upgraded15.as_str());
+    let usable_id = if usable { MentionColumns::text(m.citizen_id, i) } else { None };
     Side {
-        citizen_id: if usable { MentionColumns::text(m.citizen_id, i) } else { None },
+        citizen_id: usable_id,
         name_key: MentionColumns::text(m.name_key, i),
         pinyin: MentionColumns::text(m.name_pinyin, i),
         sex: MentionColumns::text(m.sex, i),
         birth_date: (!m.birth_date.is_null(i)).then(|| m.birth_date.value(i)),
         address_key: MentionColumns::text(m.address_key, i),
         household: MentionColumns::text(m.household_no, i),
+        id_birth_date: usable_id.and_then(citizen_id::birth_date).map(dates::to_date32),
+        id_sex: usable_id.and_then(citizen_id::sex).map(|s| if s == 'M' { "M" } else { "F" }),
     }
 }
 
@@ -149,35 +152,74 @@ pub fn resolve(m: &MentionColumns, options: &LinkageOptions) -> Linkage {
         }
     }
 
-    let mut unlinked: Vec<usize> = Vec::new();
+    let mut by_record: HashMap<(&str, u32), Vec<usize>> = HashMap::new();
     for i in (0..n).filter(|&i| !m.authority.value(i)) {
+        by_record.entry((m.source.value(i), m.source_row.value(i))).or_default().push(i);
+    }
+    let others: Vec<usize> = (0..n).filter(|&i| !m.authority.value(i)).collect();
+    let unlinked = link_pass(m, &others, &index, &by_record, options, &mut out);
+
+    // Mentions of roles that start persons (a newborn, someone registered elsewhere) and that
+    // matched nobody found a person, one by one, so a second mention of the same newcomer joins
+    // the first; then the other mentions still unlinked get a second chance against them.
+    let (creating, rest): (Vec<usize>, Vec<usize>) = unlinked.into_iter().partition(|&i| m.creates_persons.value(i));
+    for i in creating {
         let side = side_of(m, i);
         let (candidates, scored) = candidates(m, i, &side, &index);
         out.pairs_scored += scored as u64;
         match decide(&candidates, options) {
-            Ok((p, s)) => {
+            Ok((p, s)) => record_link(&mut out, i, p, s, rule_for(&s)),
+            Err(_) => {
+                let p = index.add(side);
+                out.founders.push(i as u32);
                 out.person_of[i] = Some(p);
-                out.points[i] = Some(s.points);
-                out.rule[i] = match s.id {
-                    IdEvidence::Same => Rule::IdExact,
-                    IdEvidence::Repaired => Rule::IdRepaired,
-                    _ => Rule::NameBirth,
-                };
+                out.rule[i] = Rule::NewPerson;
             }
+        }
+    }
+    link_pass(m, &rest, &index, &by_record, options, &mut out);
+    out
+}
+
+fn rule_for(s: &Score) -> Rule {
+    match s.id {
+        IdEvidence::Same => Rule::IdExact,
+        IdEvidence::Repaired => Rule::IdRepaired,
+        _ => Rule::NameBirth,
+    }
+}
+
+fn record_link(out: &mut Linkage, i: usize, p: u32, s: Score, rule: Rule) {
+    out.person_of[i] = Some(p);
+    out.points[i] = Some(s.points);
+    out.rule[i] = rule;
+}
+
+/// Links each mention to the best candidate of its blocks; mentions still unlinked are looked
+/// for in the households of the persons linked on the same record (the newborn of a linked
+/// mother, the father whose number is missing). Returns the mentions left unlinked.
+fn link_pass(
+    m: &MentionColumns,
+    mentions: &[usize],
+    index: &Index,
+    by_record: &HashMap<(&str, u32), Vec<usize>>,
+    options: &LinkageOptions,
+    out: &mut Linkage,
+) -> Vec<usize> {
+    let mut unlinked = Vec::new();
+    for &i in mentions {
+        let side = side_of(m, i);
+        let (candidates, scored) = candidates(m, i, &side, index);
+        out.pairs_scored += scored as u64;
+        match decide(&candidates, options) {
+            Ok((p, s)) => record_link(out, i, p, s, rule_for(&s)),
             Err(best) => {
                 out.points[i] = best;
                 unlinked.push(i);
             }
         }
     }
-
-    // Mentions still unlinked are looked for in the households of the people linked on the
-    // same record: the newborn of a linked mother, the father whose number is missing.
-    let mut by_record: HashMap<(&str, u32), Vec<usize>> = HashMap::new();
-    for i in (0..n).filter(|&i| !m.authority.value(i)) {
-        by_record.entry((m.source.value(i), m.source_row.value(i))).or_default().push(i);
-    }
-    let mut created: Vec<usize> = Vec::new();
+    let mut left = Vec::new();
     for i in unlinked {
         let side = side_of(m, i);
         let households: Vec<&str> = by_record[&(m.source.value(i), m.source_row.value(i))]
@@ -188,7 +230,7 @@ pub fn resolve(m: &MentionColumns, options: &LinkageOptions) -> Linkage {
         let mut candidates = Vec::new();
         for household in households {
             let here = Side { household: Some(household), ..side };
-            for &p in index.by_household.get(household).map(Vec::as_slice).unwrap_or_default() {
+            for &p in lookup(index.by_household.get(household)) {
                 if !candidates.iter().any(|(q, _)| *q == p) {
                     candidates.push((p, score(&here, &index.sides[p as usize], IdEvidence::Silent)));
                 }
@@ -196,24 +238,11 @@ pub fn resolve(m: &MentionColumns, options: &LinkageOptions) -> Linkage {
         }
         out.pairs_scored += candidates.len() as u64;
         match decide(&candidates, options) {
-            Ok((p, s)) => {
-                out.person_of[i] = Some(p);
-                out.points[i] = Some(s.points);
-                out.rule[i] = Rule::Household;
-            }
-            Err(_) if m.creates_persons.value(i) => created.push(i),
-            Err(_) => {}
+            Ok((p, s)) => record_link(out, i, p, s, Rule::Household),
+            Err(_) => left.push(i),
         }
     }
-    // New persons are founded after all linking, so the result does not depend on source order.
-    for i in created {
-        let p = index.sides.len() as u32;
-        index.sides.push(side_of(m, i));
-        out.founders.push(i as u32);
-        out.person_of[i] = Some(p);
-        out.rule[i] = Rule::NewPerson;
-    }
-    out
+    left
 }
 
 /// The best candidate if it has enough points and a clear lead; otherwise the best points seen.
@@ -289,6 +318,7 @@ fn candidates(m: &MentionColumns, i: usize, side: &Side, index: &Index) -> (Vec<
         // somebody else was keyed for the wrong person and says nothing here.
         let evidence = match (side.citizen_id, index.sides[p as usize].citizen_id) {
             (Some(a), Some(b)) if a != b && !id_known => IdEvidence::Conflicting,
+            (Some(_), None) if !id_known => IdEvidence::Unclaimed,
             _ => IdEvidence::Silent,
         };
         found.push((p, evidence));

@@ -14,6 +14,9 @@ pub struct Side<'a> {
     pub birth_date: Option<i32>,
     pub address_key: Option<&'a str>,
     pub household: Option<&'a str>,
+    /// Birth date and sex written in the mention's own valid number.
+    pub id_birth_date: Option<i32>,
+    pub id_sex: Option<&'a str>,
 }
 
 /// How the mention's ID number relates to the candidate's.
@@ -25,6 +28,9 @@ pub enum IdEvidence {
     Repaired,
     /// Both valid and different, and the mention's number names nobody else we know.
     Conflicting,
+    /// The mention's valid number names nobody we know and the candidate has none: what the
+    /// number says (birth date, sex) stands in for fields the record lacks.
+    Unclaimed,
     /// Nothing to compare, or the mention's number belongs to someone else (a family member's
     /// number keyed by mistake): it says nothing about this candidate.
     Silent,
@@ -59,8 +65,11 @@ pub fn score(mention: &Side, candidate: &Side, id: IdEvidence) -> Score {
         IdEvidence::Same => ID_SAME,
         IdEvidence::Repaired => ID_REPAIRED,
         IdEvidence::Conflicting => ID_CONFLICT,
-        IdEvidence::Silent => 0,
+        IdEvidence::Silent | IdEvidence::Unclaimed => 0,
     };
+    let unclaimed = id == IdEvidence::Unclaimed;
+    let birth = mention.birth_date.or(mention.id_birth_date.filter(|_| unclaimed));
+    let sex = mention.sex.or(mention.id_sex.filter(|_| unclaimed));
     let name = match (mention.name_key, mention.pinyin, candidate.name_key, candidate.pinyin) {
         (Some(a), Some(ap), Some(b), Some(bp)) => Some(compare(a, ap, b, bp)),
         _ => None,
@@ -72,10 +81,10 @@ pub fn score(mention: &Side, candidate: &Side, id: IdEvidence) -> Score {
         Some(NameAgreement::Different) => NAME_DIFFERENT,
         None => 0,
     };
-    if let (Some(a), Some(b)) = (mention.birth_date, candidate.birth_date) {
+    if let (Some(a), Some(b)) = (birth, candidate.birth_date) {
         points += if a == b { BIRTH_SAME } else { BIRTH_DIFFERENT };
     }
-    if let (Some(a), Some(b)) = (mention.sex, candidate.sex) {
+    if let (Some(a), Some(b)) = (sex, candidate.sex) {
         points += if a == b { SEX_SAME } else { SEX_DIFFERENT };
     }
     let same = |a: Option<&str>, b: Option<&str>| a.is_some() && a == b;

@@ -14,6 +14,8 @@ pub const KINDS: &[(&str, &[&str])] = &[
     ("ownership", &["unit_no", "address", "area", "usage", "registered_on", "share"]),
     ("birth", &["birth_date", "hospital"]),
     ("death", &["death_date"]),
+    ("stay", &["current_address", "origin_address", "registered_on", "reason"]),
+    ("tenancy", &["address", "rent", "started_on"]),
 ];
 
 /// The source table's name in the session.
@@ -57,6 +59,8 @@ fn role_columns(facts: &Facts) -> Vec<(&'static str, Option<&str>)> {
             ("father_key", f.father.as_deref()),
         ],
         Facts::Death(f) => vec![("person_key", Some(f.mention.as_str()))],
+        Facts::Stay(f) => vec![("person_key", Some(f.mention.as_str()))],
+        Facts::Tenancy(f) => vec![("tenant_key", Some(f.tenant.as_str())), ("landlord_key", f.landlord.as_deref())],
     }
 }
 
@@ -116,6 +120,7 @@ fn empty_select(kind: &str, fields: &[&str]) -> String {
     let keys: &[&str] = match kind {
         "payment" => &[],
         "birth" => &["child_key", "mother_key", "father_key"],
+        "tenancy" => &["tenant_key", "landlord_key"],
         _ => &["person_key"],
     };
     cols.extend(keys.iter().map(|k| format!("CAST(NULL AS VARCHAR) AS {k}")));

@@ -83,7 +83,11 @@ const TABLES: &[(&str, &str)] = &[
          UNION ALL \
          SELECT r.person_key, h.house_key, 'registered_resident' AS relation, CAST(NULL AS VARCHAR) AS share, r.source, r.record_key \
          FROM facts_residence r JOIN house h ON address_key(r.address) = h.address_key \
-         WHERE r.status = 'normal' AND r.person_key IS NOT NULL",
+         WHERE r.status = 'normal' AND r.person_key IS NOT NULL \
+         UNION ALL \
+         SELECT t.tenant_key, h.house_key, 'tenant' AS relation, CAST(NULL AS VARCHAR) AS share, t.source, t.record_key \
+         FROM facts_tenancy t JOIN house h ON address_key(t.address) = h.address_key \
+         WHERE t.tenant_key IS NOT NULL",
     ),
     (
         "pension_payment",
@@ -93,6 +97,15 @@ const TABLES: &[(&str, &str)] = &[
     (
         "birth",
         "SELECT child_key, mother_key, father_key, birth_date, hospital, source, record_key, file, row FROM facts_birth",
+    ),
+    (
+        "stay",
+        "SELECT person_key, current_address, origin_address, registered_on, reason, source, record_key, file, row FROM facts_stay",
+    ),
+    (
+        "tenancy",
+        "SELECT t.tenant_key, t.landlord_key, t.address, h.house_key, t.rent, t.started_on, t.source, t.record_key, t.file, t.row \
+         FROM facts_tenancy t LEFT JOIN house h ON address_key(t.address) = h.address_key",
     ),
 ];
 
