@@ -1,6 +1,7 @@
 //! The `pophub` command line: the only place errors become exit codes.
 //!
-//! Exit codes: 0 ok, 1 checks failed (evaluation below its thresholds), 2 error, 78 bad config.
+//! Exit codes: 0 ok, 1 checks failed (drift that stops the night, evaluation below its
+//! thresholds), 2 error, 78 bad config.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -134,11 +135,17 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
-            let bad_config = e.chain().any(|c| {
-                c.downcast_ref::<pophub::config::ConfigError>().is_some()
-                    || matches!(c.downcast_ref::<pophub::Error>(), Some(pophub::Error::Config(_)))
-            });
-            ExitCode::from(if bad_config { EXIT_BAD_CONFIG } else { EXIT_ERROR })
+            let library_error = || e.chain().find_map(|c| c.downcast_ref::<pophub::Error>());
+            let code = if e.chain().any(|c| c.downcast_ref::<pophub::config::ConfigError>().is_some()) {
+                EXIT_BAD_CONFIG
+            } else {
+                match library_error() {
+                    Some(pophub::Error::Config(_)) => EXIT_BAD_CONFIG,
+                    Some(pophub::Error::Drift(_)) => EXIT_CHECKS_FAILED,
+                    _ => EXIT_ERROR,
+                }
+            };
+            ExitCode::from(code)
         }
     }
 }

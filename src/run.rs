@@ -8,7 +8,8 @@ use std::time::Instant;
 use chrono::{NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::config::Pipeline;
+use crate::config::{DriftAction, Pipeline};
+use crate::ingest::drift::{self, DriftEvent, PreviousSource};
 use crate::link;
 use crate::publish::{self, manifest::{LinkSummary, RunManifest, StageTiming, peak_memory_bytes}};
 
@@ -25,6 +26,17 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Path) -> Result<RunManifest, c
 
     let tables = crate::ingest::ingest(pipeline, as_of).await?;
     lap("ingest", &mut stages);
+
+    // Drift is reported before anything is published; a source whose policy says so stops the night.
+    let tonight: Vec<_> = tables.iter().map(|t| t.stats.clone()).collect();
+    let mut drift: Vec<DriftEvent> = tables.iter().flat_map(|t| t.drift.iter().cloned()).collect();
+    drift.extend(drift::against_previous(pipeline, &tonight, &previous_sources(warehouse)));
+    if !drift.is_empty() {
+        eprint!("{}", drift::render(&drift));
+    }
+    if drift.iter().any(|e| e.action == DriftAction::Stop) {
+        return Err(crate::Error::Drift(drift.len()));
+    }
 
     let mentions = link::mentions::build(pipeline, &tables, as_of);
     lap("identity", &mut stages);
@@ -60,6 +72,7 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Path) -> Result<RunManifest, c
         started_at: started_at.to_rfc3339(),
         warehouse: warehouse.to_string_lossy().to_string(),
         sources: tables.into_iter().map(|t| t.stats).collect(),
+        drift,
         linkage: summary,
         tables: written,
         stages,
@@ -67,6 +80,19 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Path) -> Result<RunManifest, c
     };
     manifest.write(warehouse)?;
     Ok(manifest)
+}
+
+/// The sources of the warehouse's previous night, from its manifest; none on a first night.
+fn previous_sources(warehouse: &Path) -> Vec<PreviousSource> {
+    #[derive(serde::Deserialize)]
+    struct Previous {
+        sources: Vec<PreviousSource>,
+    }
+    std::fs::read_to_string(warehouse.join("_runs/latest.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Previous>(&text).ok())
+        .map(|p| p.sources)
+        .unwrap_or_default()
 }
 
 /// The summary printed after a run.
@@ -79,6 +105,10 @@ pub fn summary(m: &RunManifest) -> String {
         for (reason, n) in &s.quarantine_reasons {
             out.push_str(&format!("    quarantined {reason}: {n}\n"));
         }
+    }
+    if !m.drift.is_empty() {
+        out.push('\n');
+        out.push_str(&drift::render(&m.drift));
     }
     let l = &m.linkage;
     out.push_str(&format!("\nmentions {} → persons {} ({} candidate pairs scored)\n", l.mentions, l.persons, l.pairs_scored));

@@ -221,32 +221,63 @@ fn bad_pipelines_exit_78_naming_the_key() {
 }
 
 #[test]
-fn broken_files_are_errors_that_say_where() {
+fn drift_is_reported_before_anything_is_published() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("city");
-    ok(&["generate", "--persons", "300", "--out", path(&data)]);
+    ok(&["generate", "--persons", "400", "--out", path(&data)]);
     let warehouse = dir.path().join("warehouse");
-    // A mapped column gone from a file.
+    let run = |pipeline: &str| pophub(&["run", pipeline, "--data-root", path(&data), "--warehouse", path(&warehouse)]);
+
+    // A mapped column gone from a file stops the night by default, naming file, key and columns.
     let insured = data.join("social_security/insured_persons.csv");
-    let text = std::fs::read_to_string(&insured).unwrap();
-    std::fs::write(&insured, text.replacen("AAC003", "XM", 1)).unwrap();
-    let out = pophub(&["run", PIPELINE, "--data-root", path(&data), "--warehouse", path(&warehouse)]);
+    let original = std::fs::read_to_string(&insured).unwrap();
+    std::fs::write(&insured, original.replacen("AAC003", "XM", 1)).unwrap();
+    let out = run(PIPELINE);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("AAC003") && stderr.contains("insured_persons.csv") && stderr.contains("XM"), "{stderr}");
-    std::fs::write(&insured, text).unwrap();
-    // Bytes that are not GB18030 in the register.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("missing_column") && stderr.contains("AAC003") && stderr.contains("insured_persons.csv") && stderr.contains("XM"), "{stderr}");
+    assert!(!warehouse.join("person").exists(), "nothing may be published");
+
+    // With the source's policy at warn, the night goes on: the field is null and the drift is in the manifest.
+    let lenient = dir.path().join("lenient.toml");
+    let text = std::fs::read_to_string(PIPELINE).unwrap();
+    std::fs::write(&lenient, text.replacen("record_key = \"AAC001\"\n", "record_key = \"AAC001\"\ndrift = { missing_column = \"warn\" }\n", 1)).unwrap();
+    let out = run(path(&lenient));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(warehouse.join("_runs/latest.json")).unwrap()).unwrap();
+    assert_eq!(m["drift"][0]["kind"], "missing_column");
+    assert_eq!(m["drift"][0]["action"], "warn");
+    let w = |q: &str| csv_rows(&ok(&["sql", q, "--warehouse", path(&warehouse), "--format", "csv"]))[0][0].clone();
+    assert_eq!(w("SELECT COUNT(*) FROM person_source WHERE source = 'si_insured' AND name_raw IS NOT NULL"), "0");
+    std::fs::write(&insured, &original).unwrap();
+
+    // A new column is a warning; a feed far smaller than last night's stops the night.
+    let cremations = data.join("civil_affairs/cremations.csv");
+    let text = std::fs::read_to_string(&cremations).unwrap();
+    let widened: String = text.lines().map(|l| format!("{l},\n")).collect::<String>().replacen(",\n", ",备注\n", 1);
+    std::fs::write(&cremations, widened).unwrap();
+    let out = run(PIPELINE);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("new columns: [备注]"));
+    let payments = data.join("social_security/pension_payments.csv");
+    let text = std::fs::read_to_string(&payments).unwrap();
+    std::fs::write(&payments, text.lines().take(10).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let out = run(PIPELINE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("si_payments (shrink"), "{stderr}");
+    std::fs::write(&payments, text).unwrap();
+
+    // Bytes that are not GB18030 in the register: reported with the byte offset, and the night stops.
     let register = data.join("police/household_register.csv");
     let mut bytes = std::fs::read(&register).unwrap();
     let at = bytes.len() / 2;
     bytes[at] = 0xFF;
     std::fs::write(&register, &bytes).unwrap();
-    let out = pophub(&["run", PIPELINE, "--data-root", path(&data), "--warehouse", path(&warehouse)]);
+    let out = run(PIPELINE);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("household_register.csv") && stderr.contains(&format!("byte offset {at}")), "{stderr}");
-    // Nothing was published by the failed nights.
-    assert!(!warehouse.join("person").exists());
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("undecodable_file") && stderr.contains("household_register.csv") && stderr.contains(&format!("byte offset {at}")), "{stderr}");
 }
 
 #[test]
@@ -258,4 +289,109 @@ fn the_same_seed_generates_the_same_city() {
     for file in ["police/household_register.csv", "social_security/pension_payments.csv", "housing/property_units.jsonl", "truth/mentions.csv"] {
         assert_eq!(std::fs::read(a.join(file)).unwrap(), std::fs::read(b.join(file)).unwrap(), "{file}");
     }
+}
+
+#[test]
+fn an_unseen_export_is_onboarded_by_a_pipeline_file_alone() {
+    use pophub::generate::xlsx::{self, Cell};
+    let c = city(1500, 21);
+    // The truth: each person's ID, name and birth date, and the register record that founded them.
+    let persons = csv_rows(&std::fs::read_to_string(c.data.join("truth/persons.csv")).unwrap());
+    let registered: Vec<&Vec<String>> = persons.iter().filter(|p| p[8] == "true" && p[4].as_str() < "2000").take(60).collect();
+    let truth = std::fs::read_to_string(c.data.join("truth/mentions.csv")).unwrap();
+    let register_key = |person: &str| {
+        truth.lines().find(|l| l.starts_with("household_register,") && l.ends_with(person)).unwrap().split(',').nth(1).unwrap().to_string()
+    };
+    let chinese = |iso: &str| {
+        let p: Vec<u32> = iso.split('-').map(|x| x.parse().unwrap()).collect();
+        format!("{}年{}月{}日", p[0], p[1], p[2])
+    };
+    // 1. Civil affairs allowance list: GBK, `|`-delimited, other headers, Chinese dates, lowercase x.
+    let mut text = String::from("序号|救助对象姓名|公民身份证号|出生年月日|救助类别\n");
+    for p in &registered[..20] {
+        text.push_str(&format!("{}|{}|{}|{}|城市低保\n", p[0], p[2], p[1].to_lowercase(), chinese(&p[4])));
+    }
+    let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+    std::fs::write(c.data.join("allowance.txt"), gbk).unwrap();
+    // 2. A sheet of an xlsx workbook, one ID typed into a number cell, birth dates as Excel dates.
+    let rows: Vec<Vec<Cell>> = registered[20..40]
+        .iter()
+        .map(|p| {
+            let day = chrono::NaiveDate::parse_from_str(&p[4], "%Y-%m-%d").unwrap();
+            vec![Cell::Text(p[0].clone()), Cell::Text(format!(" {} ", p[2])), Cell::Text(p[1].clone()), Cell::Date(day)]
+        })
+        .collect();
+    xlsx::write(&c.data.join("veterans.xlsx"), "优抚对象", &["编号", "姓名", "证件号", "出生日期"], &rows).unwrap();
+    // 3. A JSON array of households with their members nested.
+    let households: Vec<serde_json::Value> = registered[40..60]
+        .chunks(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            serde_json::json!({"hh": format!("H{i}"), "members": pair.iter().map(|p| serde_json::json!({"id": p[0], "xingming": p[2], "zjhm": p[1]})).collect::<Vec<_>>()})
+        })
+        .collect();
+    std::fs::write(c.data.join("survey.json"), serde_json::to_string(&households).unwrap()).unwrap();
+
+    let pipeline = c.data.join("onboarded.toml");
+    let mut text = std::fs::read_to_string(PIPELINE).unwrap();
+    text.push_str(
+        r#"
+[[source]]
+name = "allowance"
+department = "civil_affairs"
+path = "allowance.txt"
+format = "csv"
+encoding = "gbk"
+delimiter = "|"
+record_key = "序号"
+  [[source.mention]]
+  role = "recipient"
+  citizen_id = "公民身份证号"
+  name = "救助对象姓名"
+  birth_date = "出生年月日"
+
+[[source]]
+name = "veterans"
+department = "veterans_affairs"
+path = "veterans.xlsx"
+format = "xlsx"
+sheet = "优抚对象"
+record_key = "编号"
+  [[source.mention]]
+  role = "veteran"
+  citizen_id = "证件号"
+  name = "姓名"
+  birth_date = "出生日期"
+
+[[source]]
+name = "survey"
+department = "statistics"
+path = "survey.json"
+format = "json"
+explode = "members"
+record_key = "members.id"
+  [[source.mention]]
+  role = "member"
+  citizen_id = "members.zjhm"
+  name = "members.xingming"
+"#,
+    );
+    std::fs::write(&pipeline, text).unwrap();
+    ok(&["run", path(&pipeline), "--data-root", path(&c.data), "--warehouse", path(&c.warehouse)]);
+    let linked = csv_rows(&ok(&[
+        "sql",
+        "SELECT n.record_key, r.record_key FROM person_source n JOIN person_source r ON r.person_key = n.person_key AND r.source = 'household_register' \
+         WHERE n.source IN ('allowance', 'veterans', 'survey')",
+        "--warehouse",
+        path(&c.warehouse),
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(linked.len(), 60, "every onboarded mention is linked to its register person");
+    for row in linked {
+        assert_eq!(row[1], register_key(&row[0]), "{row:?}");
+    }
+    let m = manifest(&c);
+    let veterans = m["sources"].as_array().unwrap().iter().find(|s| s["source"] == "veterans").unwrap().clone();
+    assert_eq!(veterans["accepted"], 20);
 }

@@ -151,6 +151,53 @@ pub struct Source {
     pub mentions: Vec<MentionSpec>,
     #[serde(default)]
     pub facts: Option<Facts>,
+    /// What a change in the export does to the night.
+    #[serde(default)]
+    pub drift: DriftPolicy,
+}
+
+/// Whether a kind of drift stops the night (nothing is published) or is only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftAction {
+    Stop,
+    Warn,
+}
+
+/// Per source: what each kind of drift does. Drift is always reported before publishing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftPolicy {
+    /// A mapped column is not in a file (the field is null for that file).
+    #[serde(default = "stop")]
+    pub missing_column: DriftAction,
+    /// Columns appeared or went away since the previous night.
+    #[serde(default = "warn")]
+    pub columns_changed: DriftAction,
+    /// A file does not decode under the declared encoding (it is skipped).
+    #[serde(default = "stop")]
+    pub undecodable_file: DriftAction,
+    /// Fewer rows than `1 - max_shrink` times the previous night's.
+    #[serde(default = "stop")]
+    pub shrink: DriftAction,
+    #[serde(default = "default_max_shrink")]
+    pub max_shrink: f64,
+}
+
+fn stop() -> DriftAction {
+    DriftAction::Stop
+}
+fn warn() -> DriftAction {
+    DriftAction::Warn
+}
+fn default_max_shrink() -> f64 {
+    0.5
+}
+
+impl Default for DriftPolicy {
+    fn default() -> Self {
+        DriftPolicy { missing_column: stop(), columns_changed: warn(), undecodable_file: stop(), shrink: stop(), max_shrink: default_max_shrink() }
+    }
 }
 
 fn default_delimiter() -> char {

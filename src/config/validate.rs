@@ -32,6 +32,9 @@ pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
             return Err(p.invalid(key("encoding"), "only delimited text declares an encoding (JSON is UTF-8; xlsx and parquet carry their own)"));
         }
         check_field(p, &key("record_key"), &s.record_key)?;
+        if !(0.0..1.0).contains(&s.drift.max_shrink) {
+            return Err(p.invalid(key("drift.max_shrink"), "a fraction from 0 (any shrink is drift) to below 1"));
+        }
         let mut roles = HashSet::new();
         for m in &s.mentions {
             let mkey = |k: &str| format!("source.{}.mention.{}.{k}", s.name, m.role);

@@ -7,7 +7,7 @@ mod damage;
 mod feeds;
 mod names;
 pub mod rng;
-mod xlsx;
+pub mod xlsx;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

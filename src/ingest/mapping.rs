@@ -17,6 +17,7 @@ use datafusion::prelude::SessionContext;
 
 use super::facts::{ValueType, fact_type, mention_type};
 use super::raw::{FILE_COLUMN, POSITION_COLUMN, RawFile, ROW_COLUMN};
+use super::drift::DriftEvent;
 use super::{IngestError, Quarantined};
 use crate::config::{Field as MappedField, Source, field::quote_ident};
 use crate::identity::dates::{self, DateProblem};
@@ -41,6 +42,7 @@ pub struct Mapper<'a> {
     targets: Vec<Target<'a>>,
     seen_keys: HashSet<String>,
     pub warnings: BTreeMap<String, u64>,
+    pub drift: Vec<DriftEvent>,
 }
 
 impl<'a> Mapper<'a> {
@@ -70,30 +72,36 @@ impl<'a> Mapper<'a> {
                 targets.push(Target { column: format!("facts.{name}"), key: key(format!("facts.{name}")), field, value_type, required });
             }
         }
-        Mapper { source, as_of, targets, seen_keys: HashSet::new(), warnings: BTreeMap::new() }
+        Mapper { source, as_of, targets, seen_keys: HashSet::new(), warnings: BTreeMap::new(), drift: Vec::new() }
     }
 
     pub async fn map_file(&mut self, ctx: &SessionContext, file: &str, raw: RawFile) -> Result<Mapped, crate::Error> {
+        // A mapped column gone from the file is drift: the field is null for this file and the
+        // source's policy decides whether the night goes on.
+        let mut missing = HashSet::new();
         for t in &self.targets {
-            if let Some(column) = t.field.column() {
-                if !raw.columns.iter().any(|c| c == column) {
-                    return Err(IngestError::MissingColumn {
-                        file: file.to_string(),
-                        key: t.key.clone(),
-                        column: column.to_string(),
-                        available: raw.columns.join(", "),
-                    }
-                    .into());
-                }
+            if let Some(column) = t.field.column().filter(|c| !raw.columns.iter().any(|h| h == c)) {
+                missing.insert(t.column.clone());
+                let e = IngestError::MissingColumn { file: file.to_string(), key: t.key.clone(), column: column.to_string(), available: raw.columns.join(", ") };
+                self.drift.push(DriftEvent { source: self.source.name.clone(), kind: "missing_column".into(), action: self.source.drift.missing_column, message: e.to_string() });
             }
         }
+        let sql_of = |t: &Target, raw_value: bool| {
+            if missing.contains(&t.column) {
+                "CAST(NULL AS VARCHAR)".to_string()
+            } else if raw_value {
+                t.field.raw_sql()
+            } else {
+                t.field.mapped_sql()
+            }
+        };
         let engine = |message: String| IngestError::Engine { source_name: self.source.name.clone(), message };
         let table = MemTable::try_new(raw.schema.clone(), vec![raw.batches]).map_err(|e| engine(e.to_string()))?;
         ctx.deregister_table("raw").map_err(|e| engine(e.to_string()))?;
         ctx.register_table("raw", Arc::new(table)).map_err(|e| engine(e.to_string()))?;
         // Plan each expression alone first, so a broken one is reported under its own key.
         for t in &self.targets {
-            if let Err(e) = ctx.sql(&format!("SELECT {} FROM raw LIMIT 0", t.field.mapped_sql())).await {
+            if let Err(e) = ctx.sql(&format!("SELECT {} FROM raw LIMIT 0", sql_of(t, false))).await {
                 return Err(IngestError::Expression {
                     source_name: self.source.name.clone(),
                     key: t.key.clone(),
@@ -105,9 +113,9 @@ impl<'a> Mapper<'a> {
         }
         let mut select: Vec<String> = [FILE_COLUMN, ROW_COLUMN, POSITION_COLUMN].iter().map(|c| quote_ident(c)).collect();
         for t in &self.targets {
-            select.push(format!("CAST({} AS VARCHAR) AS {}", t.field.mapped_sql(), quote_ident(&t.column)));
+            select.push(format!("CAST({} AS VARCHAR) AS {}", sql_of(t, false), quote_ident(&t.column)));
             if t.field.value_map().is_some() {
-                select.push(format!("{} AS {}", t.field.raw_sql(), quote_ident(&format!("{}.raw", t.column))));
+                select.push(format!("{} AS {}", sql_of(t, true), quote_ident(&format!("{}.raw", t.column))));
             }
         }
         let sql = format!("SELECT {} FROM raw", select.join(", "));
@@ -127,7 +135,7 @@ impl<'a> Mapper<'a> {
         Ok(Mapped { batch, quarantine })
     }
 
-    fn empty_schema(&self) -> Arc<Schema> {
+    pub fn empty_schema(&self) -> Arc<Schema> {
         let mut fields = vec![
             Field::new(FILE_COLUMN, DataType::Utf8, false),
             Field::new(ROW_COLUMN, DataType::UInt64, false),

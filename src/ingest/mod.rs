@@ -4,6 +4,7 @@
 
 mod columnar;
 mod delimited;
+pub mod drift;
 mod facts;
 mod json_lines;
 mod mapping;
@@ -60,6 +61,9 @@ pub struct FileStats {
     pub rows_read: u64,
     pub accepted: u64,
     pub quarantined: u64,
+    /// Why the file was not read (drift policy `undecodable_file = "warn"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Counts for one source; `rows_read == accepted + quarantined` always.
@@ -73,6 +77,8 @@ pub struct SourceStats {
     pub quarantine_reasons: BTreeMap<String, u64>,
     /// Values kept as null (optional fields that did not parse), by `field: problem`.
     pub warnings: BTreeMap<String, u64>,
+    /// The export's columns, across its files, in the order first seen.
+    pub columns: Vec<String>,
     pub files: Vec<FileStats>,
 }
 
@@ -82,6 +88,8 @@ pub struct SourceTable {
     pub batch: RecordBatch,
     pub quarantine: Vec<Quarantined>,
     pub stats: SourceStats,
+    /// Drift found while reading (missing columns, undecodable files).
+    pub drift: Vec<drift::DriftEvent>,
 }
 
 /// Reads and maps every source of the pipeline.
@@ -110,8 +118,10 @@ async fn ingest_source(
         quarantined: 0,
         quarantine_reasons: BTreeMap::new(),
         warnings: BTreeMap::new(),
+        columns: Vec::new(),
         files: Vec::new(),
     };
+    let mut drift_events = Vec::new();
     let mut mapper = mapping::Mapper::new(source, as_of);
     let mut batches = Vec::new();
     let mut quarantine = Vec::new();
@@ -119,27 +129,35 @@ async fn ingest_source(
         let bytes = std::fs::read(&path).map_err(|e| IngestError::Io { file: path.clone(), source: e })?;
         let file_name = path.to_string_lossy().to_string();
         let batch_rows = pipeline.pipeline.batch_rows;
-        let (raw_file, mut rejected, rows_read) = match source.format {
-            Format::Parquet => {
-                let (raw_file, rows) = columnar::read(&path, batch_rows)?;
-                (raw_file, Vec::new(), rows)
+        let read = read_file(source, &path, &bytes, &file_name, batch_rows);
+        let (raw_file, mut rejected, rows_read) = match read {
+            Ok(r) => r,
+            // A file that no longer decodes is drift: reported, skipped, and the policy decides.
+            Err(e @ IngestError::Decode { .. }) => {
+                drift_events.push(drift::DriftEvent {
+                    source: source.name.clone(),
+                    kind: "undecodable_file".into(),
+                    action: source.drift.undecodable_file,
+                    message: e.to_string(),
+                });
+                stats.files.push(FileStats {
+                    path: file_name,
+                    bytes: bytes.len() as u64,
+                    sha256: format!("{:x}", Sha256::digest(&bytes)),
+                    rows_read: 0,
+                    accepted: 0,
+                    quarantined: 0,
+                    error: Some(e.to_string()),
+                });
+                continue;
             }
-            format => {
-                let mut sink = raw::RawSink::new(file_name.clone(), matches!(format, Format::Csv | Format::Xlsx), batch_rows);
-                match format {
-                    Format::Xlsx => spreadsheet::read(&path, source.sheet.as_deref(), source.header, &mut sink)?,
-                    _ => {
-                        let text = text::decode(&path, &bytes, source.encoding)?;
-                        match format {
-                            Format::Csv => delimited::read(&text, source.delimiter, source.header, &mut sink),
-                            Format::Json => json_lines::read_array(&text, source.explode.as_deref(), &mut sink),
-                            _ => json_lines::read(&text, source.explode.as_deref(), &mut sink),
-                        }
-                    }
-                }
-                sink.finish()
-            }
+            Err(e) => return Err(e.into()),
         };
+        for column in &raw_file.columns {
+            if !stats.columns.contains(column) {
+                stats.columns.push(column.clone());
+            }
+        }
         let mapped = mapper.map_file(ctx, &file_name, raw_file).await?;
         rejected.extend(mapped.quarantine);
         let accepted = mapped.batch.num_rows() as u64;
@@ -150,6 +168,7 @@ async fn ingest_source(
             rows_read,
             accepted,
             quarantined: rejected.len() as u64,
+            error: None,
         });
         stats.rows_read += rows_read;
         stats.accepted += accepted;
@@ -160,10 +179,33 @@ async fn ingest_source(
     for q in &quarantine {
         *stats.quarantine_reasons.entry(q.reason.to_string()).or_default() += 1;
     }
+    let schema = batches.first().map_or_else(|| mapper.empty_schema(), |b| b.schema());
     stats.warnings = mapper.warnings;
     debug_assert_eq!(stats.rows_read, stats.accepted + stats.quarantined);
-    let schema = batches[0].schema();
+    drift_events.extend(mapper.drift);
     let batch = arrow::compute::concat_batches(&schema, &batches)
         .map_err(|e| IngestError::Engine { source_name: source.name.clone(), message: e.to_string() })?;
-    Ok(SourceTable { index, batch, quarantine, stats })
+    Ok(SourceTable { index, batch, quarantine, stats, drift: drift_events })
+}
+
+/// Reads one file into raw batches: (raw file, rows rejected while splitting, rows read).
+fn read_file(source: &Source, path: &std::path::Path, bytes: &[u8], file_name: &str, batch_rows: usize) -> Result<(raw::RawFile, Vec<Quarantined>, u64), IngestError> {
+    if source.format == Format::Parquet {
+        let (raw_file, rows) = columnar::read(path, batch_rows)?;
+        return Ok((raw_file, Vec::new(), rows));
+    }
+    let fixed_width = matches!(source.format, Format::Csv | Format::Xlsx);
+    let mut sink = raw::RawSink::new(file_name.to_string(), fixed_width, batch_rows);
+    match source.format {
+        Format::Xlsx => spreadsheet::read(path, source.sheet.as_deref(), source.header, &mut sink)?,
+        format => {
+            let text = text::decode(path, bytes, source.encoding)?;
+            match format {
+                Format::Csv => delimited::read(&text, source.delimiter, source.header, &mut sink),
+                Format::Json => json_lines::read_array(&text, source.explode.as_deref(), &mut sink),
+                _ => json_lines::read(&text, source.explode.as_deref(), &mut sink),
+            }
+        }
+    }
+    Ok(sink.finish())
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{PublishError, TableInfo};
 use crate::ingest::SourceStats;
+use crate::ingest::drift::DriftEvent;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageTiming {
@@ -37,6 +38,8 @@ pub struct RunManifest {
     pub started_at: String,
     pub warehouse: String,
     pub sources: Vec<SourceStats>,
+    /// Drift found tonight (only warnings, or the night would not have published).
+    pub drift: Vec<DriftEvent>,
     pub linkage: LinkSummary,
     pub tables: Vec<TableInfo>,
     pub stages: Vec<StageTiming>,

@@ -1,0 +1,82 @@
+//! Drift: an export that changed shape since it was onboarded or since last night. A mapped
+//! column gone, columns added or removed, a file that no longer decodes, a feed far smaller
+//! than the previous night's. Each is reported before anything is published; the source's
+//! `[source.drift]` policy says whether it stops the night.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::SourceStats;
+use crate::config::{DriftAction, Pipeline};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DriftEvent {
+    pub source: String,
+    /// `missing_column`, `columns_changed`, `undecodable_file` or `shrink`.
+    pub kind: String,
+    pub action: DriftAction,
+    pub message: String,
+}
+
+/// What the previous night's manifest says of one source.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PreviousSource {
+    pub source: String,
+    pub rows_read: u64,
+    #[serde(default)]
+    pub columns: Vec<String>,
+}
+
+/// Compares tonight's counts and columns with the previous night's, per source.
+pub fn against_previous(pipeline: &Pipeline, tonight: &[SourceStats], previous: &[PreviousSource]) -> Vec<DriftEvent> {
+    let mut events = Vec::new();
+    for stats in tonight {
+        let Some(before) = previous.iter().find(|p| p.source == stats.source) else { continue };
+        let Some(policy) = pipeline.source(&stats.source).map(|s| &s.drift) else { continue };
+        let floor = before.rows_read as f64 * (1.0 - policy.max_shrink);
+        if (stats.rows_read as f64) < floor {
+            events.push(DriftEvent {
+                source: stats.source.clone(),
+                kind: "shrink".into(),
+                action: policy.shrink,
+                message: format!(
+                    "{} rows tonight, {} the previous night (more than {:.0}% fewer); check the export is complete",
+                    stats.rows_read,
+                    before.rows_read,
+                    policy.max_shrink * 100.0
+                ),
+            });
+        }
+        if before.columns.is_empty() {
+            continue;
+        }
+        let now: BTreeSet<&String> = stats.columns.iter().collect();
+        let then: BTreeSet<&String> = before.columns.iter().collect();
+        let added: Vec<&str> = now.difference(&then).map(|c| c.as_str()).collect();
+        let removed: Vec<&str> = then.difference(&now).map(|c| c.as_str()).collect();
+        if !added.is_empty() || !removed.is_empty() {
+            events.push(DriftEvent {
+                source: stats.source.clone(),
+                kind: "columns_changed".into(),
+                action: policy.columns_changed,
+                message: format!("new columns: [{}]; columns gone: [{}]", added.join(", "), removed.join(", ")),
+            });
+        }
+    }
+    events
+}
+
+/// A few lines for the engineer on duty.
+pub fn render(events: &[DriftEvent]) -> String {
+    events
+        .iter()
+        .map(|e| {
+            let action = match e.action {
+                DriftAction::Stop => "STOPS the night",
+                DriftAction::Warn => "warning",
+            };
+            format!("drift in {} ({}, {action}): {}\n", e.source, e.kind, e.message)
+        })
+        .collect()
+}
