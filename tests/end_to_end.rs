@@ -47,8 +47,13 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
         .filter(|l| !l.is_empty())
         .map(|line| {
             let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
-            for c in line.chars() {
+            let mut chars = line.chars().peekable();
+            while let Some(c) = chars.next() {
                 match c {
+                    '"' if quoted && chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
                     '"' => quoted = !quoted,
                     ',' if !quoted => fields.push(std::mem::take(&mut field)),
                     _ => field.push(c),
@@ -394,4 +399,96 @@ record_key = "members.id"
     let m = manifest(&c);
     let veterans = m["sources"].as_array().unwrap().iter().find(|s| s["source"] == "veterans").unwrap().clone();
     assert_eq!(veterans["accepted"], 20);
+}
+
+#[test]
+fn every_damaged_row_is_quarantined_with_its_reason_and_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let id = "11010519491231002X";
+    let rows = [
+        "key,name,idno,born,sex,died",
+        &format!("A1,张伟,{id},1949-12-31,男,2025-01-01"),
+        &format!("A2,李丽,{id},1949-12-31,女,2025-01-01,extra"),
+        &format!(",王芳,{id},1949-12-31,女,2025-01-01"),
+        &format!("A1,赵强,{id},1949-12-31,男,2025-01-01"),
+        "A5,,,1949-12-31,男,2025-01-01",
+        &format!("A6,陈静,{id},1990-02-30,女,2025-01-01"),
+        &format!("A7,陈静,{id},2099-01-01,女,2025-01-01"),
+        &format!("A8,刘洋,{id},1949-12-31,男,yesterday"),
+        &format!("A9,刘洋,{id},1949-12-31,男,"),
+        &format!("A10,孙悦,{id},1949-12-31,X,2025-01-01"),
+    ];
+    std::fs::write(data.join("roster.csv"), format!("\u{feff}{}\n", rows.join("\n"))).unwrap();
+    std::fs::write(data.join("events.jsonl"), "{\"k\":\"E1\",\"n\":\"张伟\"}\n{\"k\":\n[1,2]\n").unwrap();
+    let pipeline = data.join("p.toml");
+    std::fs::write(
+        &pipeline,
+        r#"
+[pipeline]
+name = "damage"
+as_of = "2026-11-01"
+
+[[source]]
+name = "roster"
+department = "test"
+path = "roster.csv"
+format = "csv"
+record_key = "key"
+  [[source.mention]]
+  role = "person"
+  citizen_id = "idno"
+  name = "name"
+  birth_date = { column = "born", severity = "error" }
+  sex = { column = "sex", map = { "男" = "M", "女" = "F", "X" = "unknown" } }
+  [source.facts]
+  kind = "death"
+  mention = "person"
+  death_date = "died"
+  evidence = "test"
+
+[[source]]
+name = "events"
+department = "test"
+path = "events.jsonl"
+format = "jsonl"
+record_key = "k"
+  [[source.mention]]
+  role = "subject"
+  name = "n"
+"#,
+    )
+    .unwrap();
+    let warehouse = data.join("warehouse");
+    ok(&["run", path(&pipeline), "--warehouse", path(&warehouse)]);
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(warehouse.join("_runs/latest.json")).unwrap()).unwrap();
+    let roster = &m["sources"][0];
+    assert_eq!((roster["rows_read"].as_u64(), roster["accepted"].as_u64(), roster["quarantined"].as_u64()), (Some(10), Some(2), Some(8)));
+    assert_eq!(roster["warnings"]["person.sex: not an allowed value"], 1);
+    let events = &m["sources"][1];
+    assert_eq!((events["rows_read"].as_u64(), events["accepted"].as_u64(), events["quarantined"].as_u64()), (Some(3), Some(1), Some(2)));
+    let quarantine = csv_rows(&ok(&[
+        "sql",
+        "SELECT source, row, reason, \"column\", value FROM quarantine ORDER BY source, row",
+        "--warehouse",
+        path(&warehouse),
+        "--format",
+        "csv",
+    ]));
+    let got: Vec<(String, String, String, String, String)> =
+        quarantine.into_iter().map(|r| (r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone(), r[4].clone())).collect();
+    let row = |s: &str, line: &str, reason: &str, column: &str, value: &str| (s.to_string(), line.to_string(), reason.to_string(), column.to_string(), value.to_string());
+    let expected = vec![
+        row("events", "2", "invalid_json", "", "{\"k\":"),
+        row("events", "3", "not_an_object", "", "[1,2]"),
+        row("roster", "3", "wrong_field_count", "", &format!("A2|李丽|{id}|1949-12-31|女|2025-01-01|extra")),
+        row("roster", "4", "missing_record_key", "record_key", ""),
+        row("roster", "5", "duplicate_record_key", "record_key", "A1"),
+        row("roster", "6", "no_identity", "citizen_id", ""),
+        row("roster", "7", "impossible_date", "person.birth_date", "1990-02-30"),
+        row("roster", "8", "future_date", "person.birth_date", "2099-01-01"),
+        row("roster", "9", "invalid_date", "facts.death_date", "yesterday"),
+        row("roster", "10", "missing_required_field", "facts.death_date", ""),
+    ];
+    assert_eq!(got, expected);
 }

@@ -29,6 +29,17 @@ pub struct FieldSpec {
     /// Department values to published values, e.g. `{ "男" = "M", "1" = "M" }`; others become null.
     #[serde(default)]
     pub map: Option<ValueMap>,
+    /// What a missing or unusable value does: `error` quarantines the row, `warning` keeps it
+    /// (the value null, the raw text kept) and counts it. Defaults per field: see `ingest::facts`.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
 }
 
 /// Quotes an identifier for DataFusion SQL.
@@ -55,6 +66,13 @@ impl Field {
         match self {
             Field::Column(_) => 1,
             Field::Spec(s) => [s.column.is_some(), s.sql.is_some(), s.value.is_some()].iter().filter(|b| **b).count(),
+        }
+    }
+
+    pub fn severity(&self) -> Option<Severity> {
+        match self {
+            Field::Column(_) => None,
+            Field::Spec(s) => s.severity,
         }
     }
 

@@ -19,7 +19,8 @@ use super::facts::{ValueType, fact_type, mention_type};
 use super::raw::{FILE_COLUMN, POSITION_COLUMN, RawFile, ROW_COLUMN};
 use super::drift::DriftEvent;
 use super::{IngestError, Quarantined};
-use crate::config::{Field as MappedField, Source, field::quote_ident};
+use crate::config::field::{Severity, quote_ident};
+use crate::config::{Field as MappedField, Source};
 use crate::identity::dates::{self, DateProblem};
 
 /// One mapped field: output column, the pipeline key it came from, the mapping, and its type.
@@ -62,13 +63,14 @@ impl<'a> Mapper<'a> {
                     key: key(format!("mention.{}.{name}", m.role)),
                     field,
                     value_type: mention_type(name),
-                    required: false,
+                    required: field.severity() == Some(Severity::Error),
                 });
             }
         }
         if let Some(facts) = &source.facts {
             for (name, field) in facts.fields() {
                 let (value_type, required) = fact_type(facts.kind(), name);
+                let required = field.severity().map_or(required, |s| s == Severity::Error);
                 targets.push(Target { column: format!("facts.{name}"), key: key(format!("facts.{name}")), field, value_type, required });
             }
         }
