@@ -77,6 +77,14 @@ enum Command {
         #[command(subcommand)]
         report: Report,
     },
+    /// Why two mentions (SOURCE:RECORD_KEY:ROLE) were or were not linked, comparison by comparison;
+    /// with one mention, against the record that founded its person.
+    Explain {
+        mention: pophub::query::explain::MentionRef,
+        other: Option<pophub::query::explain::MentionRef>,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+    },
     /// Score the published warehouse against a generated city's truth.
     Evaluate {
         #[arg(long)]
@@ -162,13 +170,24 @@ fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
+/// The latest run's manifest, if the warehouse has one.
+fn latest_manifest(warehouse: &Path) -> Option<serde_json::Value> {
+    std::fs::read_to_string(warehouse.join("_runs/latest.json")).ok().and_then(|t| serde_json::from_str(&t).ok())
+}
+
 /// The as-of date of the latest run in the warehouse, else today.
 fn warehouse_as_of(warehouse: &Path) -> NaiveDate {
-    std::fs::read_to_string(warehouse.join("_runs/latest.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    latest_manifest(warehouse)
         .and_then(|v| v.get("as_of").and_then(|d| d.as_str()).and_then(|d| d.parse().ok()))
         .unwrap_or_else(|| chrono::Utc::now().date_naive())
+}
+
+/// The linkage thresholds the latest run used, else the defaults.
+fn warehouse_thresholds(warehouse: &Path) -> (i32, i32) {
+    let defaults = pophub::config::LinkageOptions::default();
+    let linkage = latest_manifest(warehouse).and_then(|v| v.get("linkage").cloned());
+    let get = |k: &str, d: i32| linkage.as_ref().and_then(|l| l.get(k)).and_then(|v| v.as_i64()).map_or(d, |v| v as i32);
+    (get("match_points", defaults.match_points), get("margin_points", defaults.margin_points))
 }
 
 async fn execute(command: Command) -> anyhow::Result<u8> {
@@ -220,6 +239,11 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
                 query::write_output(&batches, output.format, output.out.as_deref())?;
             }
         },
+        Command::Explain { mention, other, warehouse } => {
+            let (match_points, margin_points) = warehouse_thresholds(&warehouse);
+            let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
+            print!("{}", query::explain::explain(&ctx, &mention, other.as_ref(), match_points, margin_points).await?);
+        }
         Command::Evaluate { truth, warehouse, min_precision, min_recall, json } => {
             let evaluation = pophub::evaluate::evaluate(&warehouse, &truth, warehouse_as_of(&warehouse)).await?;
             print!("{}", pophub::evaluate::render(&evaluation));

@@ -48,6 +48,8 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Path) -> Result<RunManifest, c
         *rules.entry(r.as_str().to_string()).or_default() += 1;
     }
     let summary = LinkSummary {
+        match_points: pipeline.linkage.match_points,
+        margin_points: pipeline.linkage.margin_points,
         mentions: linkage.rule.len() as u64,
         persons: linkage.founders.len() as u64,
         pairs_scored: linkage.pairs_scored,

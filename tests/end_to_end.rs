@@ -492,3 +492,28 @@ record_key = "k"
     ];
     assert_eq!(got, expected);
 }
+
+#[test]
+fn explain_shows_why_and_conflicts_are_published() {
+    let c = city(3000, 4);
+    let sql = |q: &str| csv_rows(&ok(&["sql", q, "--warehouse", path(&c.warehouse), "--format", "csv"]));
+    // A family member's number keyed for someone else: published as a conflict, not merged.
+    let conflict = sql(
+        "SELECT c.source || ':' || c.record_key || ':' || c.role, o.source || ':' || o.record_key || ':' || o.role \
+         FROM identity_conflict c JOIN person_source o ON o.person_key = c.other_person_key AND o.link_rule = 'register' \
+         WHERE c.kind = 'number_of_other_person' ORDER BY 1 LIMIT 1",
+    );
+    let (a, b) = (&conflict[0][0], &conflict[0][1]);
+    let text = ok(&["explain", a, b, "--warehouse", path(&c.warehouse)]);
+    assert!(text.contains("same number") && text.contains("+10") && text.contains("do not share"), "{text}");
+    // A repaired number, explained against the record that founded its person.
+    let repaired = sql("SELECT source || ':' || record_key || ':' || role FROM person_source WHERE link_rule = 'id_repaired' ORDER BY 1 LIMIT 1");
+    let text = ok(&["explain", &repaired[0][0], "--warehouse", path(&c.warehouse)]);
+    assert!(text.contains("one typo from the number") && text.contains("share one person key"), "{text}");
+    // The register's records sharing a number stay two persons, and say so.
+    let twice = sql("SELECT COUNT(*), COUNT(DISTINCT person_key) FROM identity_conflict WHERE kind = 'issued_twice'");
+    assert_eq!(twice[0][0], twice[0][1]);
+    let out = pophub(&["explain", "nowhere:1:x", "--warehouse", path(&c.warehouse)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no mention nowhere:1:x"));
+}

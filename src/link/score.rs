@@ -60,12 +60,17 @@ pub struct Score {
     pub name: Option<NameAgreement>,
 }
 
-pub fn score(mention: &Side, candidate: &Side, id: IdEvidence) -> Score {
-    let mut points = match id {
-        IdEvidence::Same => ID_SAME,
-        IdEvidence::Repaired => ID_REPAIRED,
-        IdEvidence::Conflicting => ID_CONFLICT,
-        IdEvidence::Silent | IdEvidence::Unclaimed => 0,
+/// Each comparison's outcome and points, in the order they are weighed.
+pub type Breakdown = [(&'static str, &'static str, i32); 5];
+
+/// Weighs every comparison; the score is their sum.
+pub fn breakdown(mention: &Side, candidate: &Side, id: IdEvidence) -> (Breakdown, Option<NameAgreement>) {
+    let number = match id {
+        IdEvidence::Same => ("same number", ID_SAME),
+        IdEvidence::Repaired => ("one typo from the number", ID_REPAIRED),
+        IdEvidence::Conflicting => ("different valid numbers", ID_CONFLICT),
+        IdEvidence::Silent => ("nothing to compare, or the number is someone else's", 0),
+        IdEvidence::Unclaimed => ("number unknown; its birth date and sex count", 0),
     };
     let unclaimed = id == IdEvidence::Unclaimed;
     let birth = mention.birth_date.or(mention.id_birth_date.filter(|_| unclaimed));
@@ -74,25 +79,43 @@ pub fn score(mention: &Side, candidate: &Side, id: IdEvidence) -> Score {
         (Some(a), Some(ap), Some(b), Some(bp)) => Some(compare(a, ap, b, bp)),
         _ => None,
     };
-    points += match name {
+    let name_points = match name {
         Some(NameAgreement::Exact) => NAME_EXACT,
         Some(NameAgreement::Homophone) => NAME_HOMOPHONE,
         Some(NameAgreement::NearGiven) => NAME_NEAR,
         Some(NameAgreement::Different) => NAME_DIFFERENT,
         None => 0,
     };
-    if let (Some(a), Some(b)) = (birth, candidate.birth_date) {
-        points += if a == b { BIRTH_SAME } else { BIRTH_DIFFERENT };
-    }
-    if let (Some(a), Some(b)) = (sex, candidate.sex) {
-        points += if a == b { SEX_SAME } else { SEX_DIFFERENT };
-    }
+    let birth_part = match (birth, candidate.birth_date) {
+        (Some(a), Some(b)) if a == b => ("same", BIRTH_SAME),
+        (Some(_), Some(_)) => ("different", BIRTH_DIFFERENT),
+        _ => ("not compared", 0),
+    };
+    let sex_part = match (sex, candidate.sex) {
+        (Some(a), Some(b)) if a == b => ("same", SEX_SAME),
+        (Some(_), Some(_)) => ("different", SEX_DIFFERENT),
+        _ => ("not compared", 0),
+    };
     let same = |a: Option<&str>, b: Option<&str>| a.is_some() && a == b;
     let number_agrees = matches!(id, IdEvidence::Same | IdEvidence::Repaired);
-    if !number_agrees && (same(mention.address_key, candidate.address_key) || same(mention.household, candidate.household)) {
-        points += SAME_PLACE;
-    }
-    Score { points, id, name }
+    let place_part = if same(mention.address_key, candidate.address_key) || same(mention.household, candidate.household) {
+        if number_agrees { ("same place, already told by the number", 0) } else { ("same address or household", SAME_PLACE) }
+    } else {
+        ("not the same or not known", 0)
+    };
+    let parts = [
+        ("number", number.0, number.1),
+        ("name", name.map_or("not compared", NameAgreement::as_str), name_points),
+        ("birth date", birth_part.0, birth_part.1),
+        ("sex", sex_part.0, sex_part.1),
+        ("place", place_part.0, place_part.1),
+    ];
+    (parts, name)
+}
+
+pub fn score(mention: &Side, candidate: &Side, id: IdEvidence) -> Score {
+    let (parts, name) = breakdown(mention, candidate, id);
+    Score { points: parts.iter().map(|p| p.2).sum(), id, name }
 }
 
 #[cfg(test)]

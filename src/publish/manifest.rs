@@ -21,6 +21,9 @@ pub struct StageTiming {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct LinkSummary {
+    /// The pipeline's thresholds this night was linked with.
+    pub match_points: i32,
+    pub margin_points: i32,
     pub mentions: u64,
     pub persons: u64,
     pub pairs_scored: u64,

@@ -42,7 +42,7 @@ const TABLES: &[(&str, &str)] = &[
     (
         "person_source",
         "SELECT person_key, source, record_key, role, file, CAST(row AS BIGINT) AS row, citizen_id_raw, citizen_id, \
-         id_status, name_raw, name_key, sex, birth_date, birth_date_raw, link_rule, link_points FROM mention",
+         id_status, name_raw, name_key, sex, birth_date, birth_date_raw, address_key, household_no, link_rule, link_points FROM mention",
     ),
     (
         "death",
@@ -68,6 +68,19 @@ const TABLES: &[(&str, &str)] = &[
          LEFT JOIN facts_residence r ON r.source = f.source AND r.record_key = f.record_key \
          LEFT JOIN d ON d.person_key = f.person_key \
          LEFT JOIN c ON c.person_key = f.person_key",
+    ),
+    (
+        "identity_conflict",
+        "WITH twice AS (SELECT citizen_id FROM person WHERE citizen_id IS NOT NULL GROUP BY citizen_id HAVING COUNT(*) > 1) \
+         SELECT p.citizen_id, 'issued_twice' AS kind, p.person_key, CAST(NULL AS VARCHAR) AS other_person_key, \
+                p.founded_by AS source, f.record_key, f.role \
+         FROM person p JOIN twice t ON t.citizen_id = p.citizen_id \
+         JOIN mention f ON f.person_key = p.person_key AND f.link_rule IN ('register', 'new_person') \
+         UNION ALL \
+         SELECT m.citizen_id, 'number_of_other_person' AS kind, m.person_key, p.person_key AS other_person_key, m.source, m.record_key, m.role \
+         FROM mention m JOIN person p ON p.citizen_id = m.citizen_id \
+         WHERE m.id_status IN ('valid', 'upgraded_15') AND (m.person_key IS NULL OR m.person_key <> p.person_key) \
+           AND m.citizen_id NOT IN (SELECT citizen_id FROM twice)",
     ),
     (
         "house",

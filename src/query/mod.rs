@@ -2,6 +2,7 @@
 //! warehouse registered under its name and pophub's functions available, and the output formats
 //! analysts ask for.
 
+pub mod explain;
 pub mod reports;
 
 use std::path::{Path, PathBuf};
