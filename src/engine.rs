@@ -1,15 +1,34 @@
 //! The one DataFusion session setup every stage uses: typed options and pophub's functions,
 //! so a plan means the same in ingest, publish, queries and (later) on Ballista executors.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use deltalake::delta_datafusion::planner::DeltaPlanner;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 /// A session whose SQL `VARCHAR` is Arrow `Utf8` (the type every pophub table uses) and which
 /// knows pophub's functions, evaluated as of the given day; `SHOW TABLES` and `DESCRIBE` work.
-pub fn session(as_of: NaiveDate) -> SessionContext {
+/// With a memory limit, sorts and aggregations spill to disk instead of growing past it.
+pub fn session(as_of: NaiveDate, memory_limit: Option<usize>) -> SessionContext {
     let mut config = SessionConfig::new().with_information_schema(true);
     config.options_mut().sql_parser.map_string_types_to_utf8view = false;
-    let ctx = SessionContext::new_with_config(config);
+    config.options_mut().execution.parquet.schema_force_view_types = false;
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = memory_limit {
+        runtime = runtime.with_memory_limit(limit, 1.0);
+    }
+    let runtime = Arc::new(runtime.build().expect("runtime with default disk manager"));
+    // Delta's planner, so plans that write Delta tables (with its extension nodes) run here too.
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_query_planner(DeltaPlanner::new())
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     crate::identity::udf::register(&ctx, as_of);
     ctx
 }

@@ -16,6 +16,17 @@ use crate::publish::{self, manifest::{LinkSummary, RunManifest, StageTiming, pea
 /// Runs the pipeline into the warehouse and returns its manifest.
 pub async fn run(pipeline: &Pipeline, warehouse: &Path) -> Result<RunManifest, crate::Error> {
     let started_at = Utc::now();
+    let run_id = started_at.format("%Y%m%dT%H%M%S%3fZ").to_string();
+    // Accepted rows wait in a staging folder of the warehouse until they are published; the
+    // folder goes once the night is published or stopped.
+    let staging = warehouse.join("_staging").join(&run_id);
+    let result = night(pipeline, warehouse, &staging, started_at, run_id).await;
+    let _ = std::fs::remove_dir_all(&staging);
+    let _ = std::fs::remove_dir(warehouse.join("_staging"));
+    result
+}
+
+async fn night(pipeline: &Pipeline, warehouse: &Path, staging: &Path, started_at: chrono::DateTime<Utc>, run_id: String) -> Result<RunManifest, crate::Error> {
     let as_of: NaiveDate = pipeline.pipeline.as_of.unwrap_or_else(|| started_at.date_naive());
     let mut stages = Vec::new();
     let mut clock = Instant::now();
@@ -24,7 +35,7 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Path) -> Result<RunManifest, c
         clock = Instant::now();
     };
 
-    let tables = crate::ingest::ingest(pipeline, as_of).await?;
+    let tables = crate::ingest::ingest(pipeline, as_of, staging).await?;
     lap("ingest", &mut stages);
 
     // Drift is reported before anything is published; a source whose policy says so stops the night.
@@ -58,14 +69,14 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Path) -> Result<RunManifest, c
     drop(linkage);
     lap("link", &mut stages);
 
-    let ctx = crate::engine::session(as_of);
+    let ctx = crate::engine::session(as_of, Some(pipeline.pipeline.memory_limit_mb << 20));
     std::fs::create_dir_all(warehouse).map_err(|source| publish::PublishError::Io { path: warehouse.to_path_buf(), source })?;
     let written = publish::publish(&ctx, pipeline, &tables, linked, warehouse).await?;
     lap("publish", &mut stages);
 
     let pipeline_text = std::fs::read(&pipeline.file).unwrap_or_default();
     let manifest = RunManifest {
-        run_id: started_at.format("%Y%m%dT%H%M%S%3fZ").to_string(),
+        run_id,
         pophub_version: env!("CARGO_PKG_VERSION").to_string(),
         pipeline: pipeline.pipeline.name.clone(),
         pipeline_file: pipeline.file.to_string_lossy().to_string(),

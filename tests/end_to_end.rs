@@ -337,6 +337,16 @@ fn an_unseen_export_is_onboarded_by_a_pipeline_file_alone() {
         .collect();
     std::fs::write(c.data.join("survey.json"), serde_json::to_string(&households).unwrap()).unwrap();
 
+    // 4. Daily Parquet drops, two files under one glob, typed columns, read from the first night.
+    std::fs::create_dir_all(c.data.join("drops")).unwrap();
+    for (part, offset) in [(1, 0), (2, 10)] {
+        let query = format!(
+            "SELECT 'D' || record_key AS rid, name_raw AS xm, citizen_id AS sfz, birth_date AS csrq FROM person_source \
+             WHERE source = 'household_register' AND id_status = 'valid' ORDER BY record_key LIMIT 10 OFFSET {offset}"
+        );
+        let file = c.data.join(format!("drops/part-{part}.parquet"));
+        ok(&["sql", &query, "--warehouse", path(&c.warehouse), "--format", "parquet", "--out", path(&file)]);
+    }
     let pipeline = c.data.join("onboarded.toml");
     let mut text = std::fs::read_to_string(PIPELINE).unwrap();
     text.push_str(
@@ -379,6 +389,18 @@ record_key = "members.id"
   role = "member"
   citizen_id = "members.zjhm"
   name = "members.xingming"
+
+[[source]]
+name = "drops"
+department = "statistics"
+path = "drops/part-*.parquet"
+format = "parquet"
+record_key = "rid"
+  [[source.mention]]
+  role = "resident"
+  citizen_id = "sfz"
+  name = "xm"
+  birth_date = "csrq"
 "#,
     );
     std::fs::write(&pipeline, text).unwrap();
@@ -396,6 +418,18 @@ record_key = "members.id"
     for row in linked {
         assert_eq!(row[1], register_key(&row[0]), "{row:?}");
     }
+    let drops = csv_rows(&ok(&[
+        "sql",
+        "SELECT n.record_key, r.record_key, n.file FROM person_source n JOIN person_source r ON r.person_key = n.person_key AND r.source = 'household_register' \
+         WHERE n.source = 'drops'",
+        "--warehouse",
+        path(&c.warehouse),
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(drops.len(), 20);
+    assert!(drops.iter().all(|r| r[0] == format!("D{}", r[1])), "{drops:?}");
+    assert_eq!(drops.iter().filter(|r| r[2].ends_with("part-2.parquet")).count(), 10);
     let m = manifest(&c);
     let veterans = m["sources"].as_array().unwrap().iter().find(|s| s["source"] == "veterans").unwrap().clone();
     assert_eq!(veterans["accepted"], 20);

@@ -53,6 +53,13 @@ pub struct PipelineOptions {
     /// Rows per Arrow batch while reading.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
+    /// Memory the night's queries may hold before sorts and aggregations spill to disk.
+    #[serde(default = "default_memory_limit_mb")]
+    pub memory_limit_mb: usize,
+}
+
+fn default_memory_limit_mb() -> usize {
+    2048
 }
 
 fn default_batch_rows() -> usize {

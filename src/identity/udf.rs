@@ -61,7 +61,7 @@ mod tests {
 
     #[tokio::test]
     async fn functions_work_in_sql() {
-        let ctx = crate::engine::session(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+        let ctx = crate::engine::session(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), None);
         let batches = ctx
             .sql("SELECT citizen_id_normalize('110105491231002') AS id, citizen_id_status('11010519491231002x') AS s, name_key('張 偉') AS n, CAST(parse_date('2023年1月5日') AS VARCHAR) AS d")
             .await

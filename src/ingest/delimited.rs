@@ -3,16 +3,15 @@
 
 use super::raw::{RawRow, RawSink};
 
-/// Splits decoded text into records and hands each to the sink with its starting line number.
-pub fn read(text: &str, delimiter: char, header: bool, sink: &mut RawSink) {
-    let mut records = Records { chars: text.char_indices().peekable(), text, line: 1, delimiter };
-    let mut first = true;
+/// Splits decoded text of whole records, starting at `first_line`, into the sink; the first
+/// record of the file (`*first_record`) names the columns or sets their count. Returns the next line.
+pub fn read_block(text: &str, first_line: u64, delimiter: char, header: bool, first_record: &mut bool, sink: &mut RawSink) -> u64 {
+    let mut records = Records { chars: text.char_indices().peekable(), line: first_line, delimiter };
     while let Some((line, fields)) = records.next_record() {
         if fields.len() == 1 && fields[0].as_deref().is_none_or(str::is_empty) {
             continue; // a blank line is not a row
         }
-        if first {
-            first = false;
+        if std::mem::replace(first_record, false) {
             if header {
                 sink.set_columns(fields.iter().map(|f| f.as_deref().unwrap_or_default().trim().to_string()).collect());
                 continue;
@@ -21,11 +20,25 @@ pub fn read(text: &str, delimiter: char, header: bool, sink: &mut RawSink) {
         }
         sink.push(RawRow { line, position: format!("line {line}"), values: fields });
     }
+    records.line
+}
+
+/// Where the last complete record of a text ends: after its last newline outside quotes.
+pub fn complete_records_end(text: &str) -> usize {
+    let mut quoted = false;
+    let mut end = 0;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => end = i + 1,
+            _ => {}
+        }
+    }
+    end
 }
 
 struct Records<'a> {
     chars: std::iter::Peekable<std::str::CharIndices<'a>>,
-    text: &'a str,
     line: u64,
     delimiter: char,
 }
@@ -72,7 +85,6 @@ impl Records<'_> {
                 _ => field.push(c),
             }
         }
-        let _ = self.text;
         fields.push(finish(&mut field, &mut was_quoted));
         Some((start_line, fields))
     }
@@ -91,8 +103,19 @@ mod tests {
 
     fn rows(text: &str, delimiter: char, header: bool) -> (Vec<String>, Vec<(u64, Vec<Option<String>>)>) {
         let mut sink = RawSink::for_test();
-        read(text, delimiter, header, &mut sink);
+        read_block(text, 1, delimiter, header, &mut true, &mut sink);
         (sink.columns().to_vec(), sink.test_rows())
+    }
+
+    #[test]
+    fn blocks_end_after_the_last_record_outside_quotes() {
+        assert_eq!(complete_records_end("a,b\n1,\"x\ny"), 4);
+        assert_eq!(complete_records_end("a,b\n1,\"x\ny\"\n2"), 12);
+        let mut sink = RawSink::for_test();
+        let mut first = true;
+        let next = read_block("a,b\n1,2\n", 1, ',', true, &mut first, &mut sink);
+        read_block("3,\"4\n5\"\n", next, ',', true, &mut first, &mut sink);
+        assert_eq!(sink.test_rows().iter().map(|r| r.0).collect::<Vec<_>>(), [2, 3]);
     }
 
     #[test]

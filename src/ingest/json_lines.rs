@@ -6,9 +6,12 @@ use serde_json::{Map, Value};
 
 use super::raw::{RawRow, RawSink};
 
-pub fn read(text: &str, explode: Option<&str>, sink: &mut RawSink) {
+/// Reads whole lines of a JSON-lines text, the first being `first_line`; returns the next line.
+pub fn read_lines(text: &str, first_line: u64, explode: Option<&str>, sink: &mut RawSink) -> u64 {
+    let mut next = first_line;
     for (i, line) in text.lines().enumerate() {
-        let line_no = i as u64 + 1;
+        let line_no = first_line + i as u64;
+        next = line_no + 1;
         if line.trim().is_empty() {
             continue;
         }
@@ -25,6 +28,7 @@ pub fn read(text: &str, explode: Option<&str>, sink: &mut RawSink) {
         };
         push_object(&object, line_no, &format!("line {line_no}"), explode, sink);
     }
+    next
 }
 
 /// A file holding one JSON array of objects; rows are numbered by element.
@@ -102,7 +106,7 @@ mod tests {
     fn explodes_nested_owners_one_row_each() {
         let mut sink = RawSink::for_test();
         let text = "{\"unit\":\"U1\",\"loc\":{\"city\":\"宜昌\"},\"owners\":[{\"name\":\"张伟\"},{\"name\":\"李丽\",\"id\":\"1\"}]}\n{bad\n{\"unit\":\"U2\",\"owners\":[]}\n";
-        read(text, Some("owners"), &mut sink);
+        read_lines(text, 1, Some("owners"), &mut sink);
         let cols = sink.columns().to_vec();
         assert!(cols.contains(&"owners.name".to_string()) && cols.contains(&"loc.city".to_string()));
         let rows = sink.test_rows();

@@ -1,6 +1,6 @@
-//! From raw columns to the source's mapped table. Every mapped field becomes one SQL expression
-//! run by DataFusion over the raw batches; the results are then typed column by column, and rows
-//! missing what they need are quarantined with the field and value at fault.
+//! From raw columns to the source's mapped table, one chunk at a time. Every mapped field becomes
+//! one SQL expression run by DataFusion over the raw chunk; the results are then typed column by
+//! column, and rows missing what they need are quarantined with the field and value at fault.
 //!
 //! Mapped column names: `record_key`, `<role>.<field>` for mentions (`birth_date` as Date32 with
 //! `<role>.birth_date_raw` beside it), `facts.<field>` typed per `facts::fact_type`, plus the
@@ -16,7 +16,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::facts::{ValueType, fact_type, mention_type};
-use super::raw::{FILE_COLUMN, POSITION_COLUMN, RawFile, ROW_COLUMN};
+use super::raw::{FILE_COLUMN, POSITION_COLUMN, ROW_COLUMN, RawChunk};
 use super::drift::DriftEvent;
 use super::{IngestError, Quarantined};
 use crate::config::field::{Severity, quote_ident};
@@ -41,9 +41,9 @@ pub struct Mapper<'a> {
     source: &'a Source,
     as_of: NaiveDate,
     targets: Vec<Target<'a>>,
-    seen_keys: HashSet<String>,
     pub warnings: BTreeMap<String, u64>,
-    pub drift: Vec<DriftEvent>,
+    /// Column sets whose expressions were already planned once.
+    planned: HashSet<Vec<String>>,
 }
 
 impl<'a> Mapper<'a> {
@@ -74,20 +74,30 @@ impl<'a> Mapper<'a> {
                 targets.push(Target { column: format!("facts.{name}"), key: key(format!("facts.{name}")), field, value_type, required });
             }
         }
-        Mapper { source, as_of, targets, seen_keys: HashSet::new(), warnings: BTreeMap::new(), drift: Vec::new() }
+        Mapper { source, as_of, targets, warnings: BTreeMap::new(), planned: HashSet::new() }
     }
 
-    pub async fn map_file(&mut self, ctx: &SessionContext, file: &str, raw: RawFile) -> Result<Mapped, crate::Error> {
-        // A mapped column gone from the file is drift: the field is null for this file and the
-        // source's policy decides whether the night goes on.
-        let mut missing = HashSet::new();
-        for t in &self.targets {
-            if let Some(column) = t.field.column().filter(|c| !raw.columns.iter().any(|h| h == c)) {
-                missing.insert(t.column.clone());
-                let e = IngestError::MissingColumn { file: file.to_string(), key: t.key.clone(), column: column.to_string(), available: raw.columns.join(", ") };
-                self.drift.push(DriftEvent { source: self.source.name.clone(), kind: "missing_column".into(), action: self.source.drift.missing_column, message: e.to_string() });
-            }
-        }
+    /// Mapped columns a file lacks, as drift events (the fields are null for that file).
+    pub fn missing_columns(&self, file: &str, columns: &[String]) -> Vec<DriftEvent> {
+        self.targets
+            .iter()
+            .filter_map(|t| t.field.column().filter(|c| !columns.iter().any(|h| h == c)).map(|c| (t, c)))
+            .map(|(t, column)| {
+                let e = IngestError::MissingColumn { file: file.to_string(), key: t.key.clone(), column: column.to_string(), available: columns.join(", ") };
+                DriftEvent { source: self.source.name.clone(), kind: "missing_column".into(), action: self.source.drift.missing_column, message: e.to_string() }
+            })
+            .collect()
+    }
+
+    /// Maps and types one raw chunk. A mapped column the chunk lacks is null (the file-level
+    /// check, `missing_columns`, reports it as drift).
+    pub async fn map_chunk(&mut self, ctx: &SessionContext, file: &str, raw: RawChunk) -> Result<Mapped, crate::Error> {
+        let missing: HashSet<String> = self
+            .targets
+            .iter()
+            .filter(|t| t.field.column().is_some_and(|c| !raw.columns.iter().any(|h| h == c)))
+            .map(|t| t.column.clone())
+            .collect();
         let sql_of = |t: &Target, raw_value: bool| {
             if missing.contains(&t.column) {
                 "CAST(NULL AS VARCHAR)".to_string()
@@ -98,11 +108,13 @@ impl<'a> Mapper<'a> {
             }
         };
         let engine = |message: String| IngestError::Engine { source_name: self.source.name.clone(), message };
-        let table = MemTable::try_new(raw.schema.clone(), vec![raw.batches]).map_err(|e| engine(e.to_string()))?;
+        let table = MemTable::try_new(raw.batch.schema(), vec![vec![raw.batch.clone()]]).map_err(|e| engine(e.to_string()))?;
         ctx.deregister_table("raw").map_err(|e| engine(e.to_string()))?;
         ctx.register_table("raw", Arc::new(table)).map_err(|e| engine(e.to_string()))?;
-        // Plan each expression alone first, so a broken one is reported under its own key.
-        for t in &self.targets {
+        // Plan each expression alone first (once per shape of file), so a broken one is reported
+        // under its own key.
+        let first_of_its_shape = self.planned.insert(raw.columns.clone());
+        for t in self.targets.iter().filter(|_| first_of_its_shape) {
             if let Err(e) = ctx.sql(&format!("SELECT {} FROM raw LIMIT 0", sql_of(t, false))).await {
                 return Err(IngestError::Expression {
                     source_name: self.source.name.clone(),
@@ -248,7 +260,6 @@ impl<'a> Mapper<'a> {
             columns.push(array);
         }
         self.reject_rows_without_identity(batch, &mut rejected);
-        self.reject_duplicate_keys(batch, &mut rejected);
         let keep: BooleanArray = rejected.iter().map(|r| Some(r.is_none())).collect();
         let typed = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("typed columns match");
         let typed = arrow::compute::filter_record_batch(&typed, &keep).expect("mask has the batch's length");
@@ -286,20 +297,6 @@ impl<'a> Mapper<'a> {
         for (i, slot) in rejected.iter_mut().enumerate() {
             if slot.is_none() && !cols.iter().any(|(id, name)| has(id, i) || has(name, i)) {
                 *slot = Some(("no_identity", "citizen_id".into(), None, "no mention in the row has an ID number or a name".into()));
-            }
-        }
-    }
-
-    /// The record key identifies a row within the source: a second row with the same key is quarantined.
-    fn reject_duplicate_keys(&mut self, batch: &RecordBatch, rejected: &mut [Option<(&'static str, String, Option<String>, String)>]) {
-        let keys = batch.column_by_name("record_key").expect("selected").as_string::<i32>();
-        for (i, slot) in rejected.iter_mut().enumerate() {
-            if slot.is_some() || keys.is_null(i) {
-                continue;
-            }
-            let key = keys.value(i);
-            if !self.seen_keys.insert(key.to_string()) {
-                *slot = Some(("duplicate_record_key", "record_key".into(), Some(key.to_string()), format!("record key {key} already seen in this source")));
             }
         }
     }

@@ -2,7 +2,6 @@
 //! entry into mentions and facts, typed, and split into accepted rows and quarantined rows with a
 //! reason. Per source and per file, rows read = accepted + quarantined.
 
-mod columnar;
 mod delimited;
 pub mod drift;
 mod facts;
@@ -10,10 +9,13 @@ mod json_lines;
 mod mapping;
 pub mod raw;
 mod spreadsheet;
+mod staging;
+mod stream;
 mod text;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use chrono::NaiveDate;
@@ -82,24 +84,56 @@ pub struct SourceStats {
     pub files: Vec<FileStats>,
 }
 
-/// A source's accepted rows, mapped and typed (see `mapping` for the column names).
+/// A source's accepted rows, mapped and typed (see `mapping` for the column names): all of them
+/// staged as Parquet, and the columns the linker needs kept in memory.
 pub struct SourceTable {
     pub index: usize,
-    pub batch: RecordBatch,
+    /// Every accepted row, with `_index`, its position among the source's accepted rows.
+    pub staged: PathBuf,
+    /// Rows of the staged file that a later duplicate check rejected, by `_index`.
+    pub rejected_indexes: Vec<u32>,
+    /// `_index`, `record_key`, lineage and the mention columns, for the linker.
+    pub mentions: RecordBatch,
     pub quarantine: Vec<Quarantined>,
     pub stats: SourceStats,
     /// Drift found while reading (missing columns, undecodable files).
     pub drift: Vec<drift::DriftEvent>,
 }
 
-/// Reads and maps every source of the pipeline.
-pub async fn ingest(pipeline: &Pipeline, as_of: NaiveDate) -> Result<Vec<SourceTable>, crate::Error> {
-    let ctx = crate::engine::session(as_of);
+/// The column giving a row's position among its source's accepted rows.
+pub const INDEX_COLUMN: &str = "_index";
+
+/// Reads and maps every source of the pipeline, staging accepted rows under `staging`.
+pub async fn ingest(pipeline: &Pipeline, as_of: NaiveDate, staging: &Path) -> Result<Vec<SourceTable>, crate::Error> {
+    let ctx = crate::engine::session(as_of, Some(pipeline.pipeline.memory_limit_mb << 20));
+    std::fs::create_dir_all(staging).map_err(|source| IngestError::Io { file: staging.to_path_buf(), source })?;
     let mut out = Vec::new();
     for (index, source) in pipeline.sources.iter().enumerate() {
-        out.push(ingest_source(pipeline, &ctx, index, source, as_of).await?);
+        out.push(ingest_source(pipeline, &ctx, index, source, as_of, staging).await?);
     }
     Ok(out)
+}
+
+/// Size and SHA-256 of a file, read in chunks; a text file is also decoded, so that one that no
+/// longer decodes is known before any of its rows is taken.
+fn inspect(path: &Path, source: &Source) -> Result<(u64, String), IngestError> {
+    let io = |e: std::io::Error| IngestError::Io { file: path.to_path_buf(), source: e };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut decoder = matches!(source.format, Format::Csv | Format::Jsonl | Format::Json).then(|| text::ChunkDecoder::new(path, source.encoding));
+    let mut buffer = vec![0u8; 8 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer).map_err(io)?;
+        if let Some(d) = decoder.as_mut() {
+            d.decode(&buffer[..n], n == 0)?;
+        }
+        if n == 0 {
+            return Ok((bytes, format!("{:x}", hasher.finalize())));
+        }
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
 }
 
 async fn ingest_source(
@@ -108,6 +142,7 @@ async fn ingest_source(
     index: usize,
     source: &Source,
     as_of: NaiveDate,
+    staging: &Path,
 ) -> Result<SourceTable, crate::Error> {
     let files = pipeline.source_files(source)?;
     let mut stats = SourceStats {
@@ -123,15 +158,12 @@ async fn ingest_source(
     };
     let mut drift_events = Vec::new();
     let mut mapper = mapping::Mapper::new(source, as_of);
-    let mut batches = Vec::new();
+    let mut stage = staging::Stage::new(&staging.join(format!("{}.parquet", source.name)), mapper.empty_schema(), source, &source.name)?;
     let mut quarantine = Vec::new();
     for path in files {
-        let bytes = std::fs::read(&path).map_err(|e| IngestError::Io { file: path.clone(), source: e })?;
         let file_name = path.to_string_lossy().to_string();
-        let batch_rows = pipeline.pipeline.batch_rows;
-        let read = read_file(source, &path, &bytes, &file_name, batch_rows);
-        let (raw_file, mut rejected, rows_read) = match read {
-            Ok(r) => r,
+        let (bytes, sha256) = match inspect(&path, source) {
+            Ok(found) => found,
             // A file that no longer decodes is drift: reported, skipped, and the policy decides.
             Err(e @ IngestError::Decode { .. }) => {
                 drift_events.push(drift::DriftEvent {
@@ -140,72 +172,61 @@ async fn ingest_source(
                     action: source.drift.undecodable_file,
                     message: e.to_string(),
                 });
-                stats.files.push(FileStats {
-                    path: file_name,
-                    bytes: bytes.len() as u64,
-                    sha256: format!("{:x}", Sha256::digest(&bytes)),
-                    rows_read: 0,
-                    accepted: 0,
-                    quarantined: 0,
-                    error: Some(e.to_string()),
-                });
+                let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+                let file = FileStats { path: file_name, bytes, sha256: String::new(), rows_read: 0, accepted: 0, quarantined: 0, error: Some(e.to_string()) };
+                stats.files.push(file);
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        for column in &raw_file.columns {
-            if !stats.columns.contains(column) {
-                stats.columns.push(column.clone());
+        let mut file = FileStats { path: file_name.clone(), bytes, sha256, rows_read: 0, accepted: 0, quarantined: 0, error: None };
+        let mut columns: Vec<String> = Vec::new();
+        let mut reader = stream::RawReader::open(source, &path, pipeline.pipeline.batch_rows)?;
+        while let Some(chunk) = reader.next_chunk()? {
+            for column in &chunk.columns {
+                if !columns.contains(column) {
+                    columns.push(column.clone());
+                }
+            }
+            file.rows_read += chunk.rows_read;
+            file.quarantined += chunk.quarantine.len() as u64;
+            quarantine.extend(chunk.quarantine.iter().cloned());
+            let mapped = mapper.map_chunk(ctx, &file_name, chunk).await?;
+            file.accepted += mapped.batch.num_rows() as u64;
+            file.quarantined += mapped.quarantine.len() as u64;
+            quarantine.extend(mapped.quarantine);
+            stage.append(&mapped.batch)?;
+        }
+        drift_events.extend(mapper.missing_columns(&file_name, &columns));
+        for column in columns {
+            if !stats.columns.contains(&column) {
+                stats.columns.push(column);
             }
         }
-        let mapped = mapper.map_file(ctx, &file_name, raw_file).await?;
-        rejected.extend(mapped.quarantine);
-        let accepted = mapped.batch.num_rows() as u64;
-        stats.files.push(FileStats {
-            path: file_name,
-            bytes: bytes.len() as u64,
-            sha256: format!("{:x}", Sha256::digest(&bytes)),
-            rows_read,
-            accepted,
-            quarantined: rejected.len() as u64,
-            error: None,
-        });
-        stats.rows_read += rows_read;
-        stats.accepted += accepted;
-        stats.quarantined += rejected.len() as u64;
-        batches.push(mapped.batch);
-        quarantine.extend(rejected);
+        stats.files.push(file);
+    }
+    let staged = stage.finish()?;
+    // The record key identifies a row within the source: later rows with a key already seen
+    // are quarantined. Found by a query over the staged rows, so no key set is held in memory.
+    let duplicates = staging::duplicate_keys(ctx, &staged, &source.name).await?;
+    let rejected_indexes: Vec<u32> = duplicates.iter().map(|d| d.index).collect();
+    for d in duplicates {
+        if let Some(file) = stats.files.iter_mut().find(|f| f.path == d.quarantined.file) {
+            file.accepted -= 1;
+            file.quarantined += 1;
+        }
+        quarantine.push(d.quarantined);
+    }
+    for f in &stats.files {
+        stats.rows_read += f.rows_read;
+        stats.accepted += f.accepted;
+        stats.quarantined += f.quarantined;
     }
     for q in &quarantine {
         *stats.quarantine_reasons.entry(q.reason.to_string()).or_default() += 1;
     }
-    let schema = batches.first().map_or_else(|| mapper.empty_schema(), |b| b.schema());
-    stats.warnings = mapper.warnings;
+    stats.warnings = std::mem::take(&mut mapper.warnings);
     debug_assert_eq!(stats.rows_read, stats.accepted + stats.quarantined);
-    drift_events.extend(mapper.drift);
-    let batch = arrow::compute::concat_batches(&schema, &batches)
-        .map_err(|e| IngestError::Engine { source_name: source.name.clone(), message: e.to_string() })?;
-    Ok(SourceTable { index, batch, quarantine, stats, drift: drift_events })
-}
-
-/// Reads one file into raw batches: (raw file, rows rejected while splitting, rows read).
-fn read_file(source: &Source, path: &std::path::Path, bytes: &[u8], file_name: &str, batch_rows: usize) -> Result<(raw::RawFile, Vec<Quarantined>, u64), IngestError> {
-    if source.format == Format::Parquet {
-        let (raw_file, rows) = columnar::read(path, batch_rows)?;
-        return Ok((raw_file, Vec::new(), rows));
-    }
-    let fixed_width = matches!(source.format, Format::Csv | Format::Xlsx);
-    let mut sink = raw::RawSink::new(file_name.to_string(), fixed_width, batch_rows);
-    match source.format {
-        Format::Xlsx => spreadsheet::read(path, source.sheet.as_deref(), source.header, &mut sink)?,
-        format => {
-            let text = text::decode(path, bytes, source.encoding)?;
-            match format {
-                Format::Csv => delimited::read(&text, source.delimiter, source.header, &mut sink),
-                Format::Json => json_lines::read_array(&text, source.explode.as_deref(), &mut sink),
-                _ => json_lines::read(&text, source.explode.as_deref(), &mut sink),
-            }
-        }
-    }
-    Ok(sink.finish())
+    let mentions = stage.mentions(&rejected_indexes).map_err(|e| IngestError::Engine { source_name: source.name.clone(), message: e.to_string() })?;
+    Ok(SourceTable { index, staged, rejected_indexes, mentions, quarantine, stats, drift: drift_events })
 }

@@ -1,5 +1,6 @@
 //! The raw shape of every export: text columns as the department named them, plus where each
-//! row came from (`_file`, `_row`, `_position`). Readers push rows; the sink builds Arrow batches.
+//! row came from (`_file`, `_row`, `_position`). Readers push rows into a sink, which hands them
+//! on in chunks of about `batch_rows` rows, so a file never has to be in memory whole.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,16 +30,17 @@ pub struct RawSink {
     fixed_width: bool,
     batch_rows: usize,
     pending: Vec<RawRow>,
-    batches: Vec<RecordBatch>,
     pub quarantine: Vec<Quarantined>,
     pub rows_read: u64,
 }
 
-/// A file's rows as Arrow batches, all with the same schema.
-pub struct RawFile {
+/// Rows of a file as one Arrow batch (text columns, then lineage), what splitting them rejected,
+/// and how many rows were read for it (accepted into the batch or rejected).
+pub struct RawChunk {
     pub columns: Vec<String>,
-    pub batches: Vec<RecordBatch>,
-    pub schema: SchemaRef,
+    pub batch: RecordBatch,
+    pub quarantine: Vec<Quarantined>,
+    pub rows_read: u64,
 }
 
 impl RawSink {
@@ -50,7 +52,6 @@ impl RawSink {
             fixed_width,
             batch_rows,
             pending: Vec::new(),
-            batches: Vec::new(),
             quarantine: Vec::new(),
             rows_read: 0,
         }
@@ -90,9 +91,16 @@ impl RawSink {
             return;
         }
         self.pending.push(row);
-        if self.pending.len() >= self.batch_rows {
-            self.flush();
-        }
+    }
+
+    /// Enough rows for a chunk.
+    pub fn is_full(&self) -> bool {
+        self.pending.len() >= self.batch_rows
+    }
+
+    /// Anything read since the last chunk.
+    pub fn has_rows(&self) -> bool {
+        self.rows_read > 0
     }
 
     /// A row that could not even be split into fields (bad JSON).
@@ -101,18 +109,17 @@ impl RawSink {
         self.quarantine.push(Quarantined { file: self.file.clone(), row: line, position, reason, column: None, value: Some(value), message });
     }
 
-    fn flush(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
+    /// Hands on what was read since the last chunk; rows of a JSON file that lack later columns are null there.
+    pub fn take_chunk(&mut self) -> RawChunk {
         let rows = std::mem::take(&mut self.pending);
         let mut builders: Vec<StringBuilder> = self.columns.iter().map(|_| StringBuilder::new()).collect();
         let mut files = StringBuilder::new();
         let mut lines = UInt64Builder::new();
         let mut positions = StringBuilder::new();
-        for row in &rows {
-            for (i, b) in builders.iter_mut().enumerate() {
-                b.append_option(row.values.get(i).cloned().flatten());
+        for row in rows {
+            let mut values = row.values.into_iter();
+            for b in builders.iter_mut() {
+                b.append_option(values.next().flatten());
             }
             files.append_value(&self.file);
             lines.append_value(row.line);
@@ -123,31 +130,12 @@ impl RawSink {
         arrays.push(Arc::new(lines.finish()));
         arrays.push(Arc::new(positions.finish()));
         let batch = RecordBatch::try_new(raw_schema(&self.columns), arrays).expect("columns match schema");
-        self.batches.push(batch);
-    }
-
-    pub fn finish(mut self) -> (RawFile, Vec<Quarantined>, u64) {
-        self.flush();
-        let schema = raw_schema(&self.columns);
-        // Earlier batches of a JSON file may lack columns that appeared later: pad them with nulls.
-        let batches = self
-            .batches
-            .into_iter()
-            .map(|b| {
-                if b.num_columns() == schema.fields().len() {
-                    return b;
-                }
-                let n = b.num_rows();
-                let known = b.num_columns() - 3;
-                let mut arrays: Vec<ArrayRef> = b.columns()[..known].to_vec();
-                for _ in known..self.columns.len() {
-                    arrays.push(arrow::array::new_null_array(&DataType::Utf8, n));
-                }
-                arrays.extend_from_slice(&b.columns()[known..]);
-                RecordBatch::try_new(schema.clone(), arrays).expect("padded to schema")
-            })
-            .collect();
-        (RawFile { columns: self.columns, batches, schema }, self.quarantine, self.rows_read)
+        RawChunk {
+            columns: self.columns.clone(),
+            batch,
+            quarantine: std::mem::take(&mut self.quarantine),
+            rows_read: std::mem::replace(&mut self.rows_read, 0),
+        }
     }
 
     #[cfg(test)]

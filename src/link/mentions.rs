@@ -71,7 +71,7 @@ pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate) -> R
     let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
     for table in tables {
         let source = &pipeline.sources[table.index];
-        let b = &table.batch;
+        let b = &table.mentions;
         let n = b.num_rows();
         for m in &source.mentions {
             let text = |field: &str| -> StringArray {
@@ -102,7 +102,7 @@ pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate) -> R
                 constant(&m.role),
                 b.column_by_name("_file").expect("lineage").clone(),
                 b.column_by_name("_row").expect("lineage").clone(),
-                Arc::new(UInt32Array::from_iter_values(0..n as u32)),
+                b.column_by_name(crate::ingest::INDEX_COLUMN).expect("staged index").clone(),
                 Arc::new(ids_raw),
                 Arc::new(ids),
                 Arc::new(statuses),

@@ -3,6 +3,8 @@
 //! manifest beside them. Column by column, the tables are documented in `schemas/published.md`.
 
 mod delta;
+
+pub use delta::register as register_delta;
 mod facts;
 pub mod manifest;
 
@@ -12,10 +14,11 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
+use arrow::array::AsArray;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::config::Pipeline;
-use crate::ingest::{Quarantined, SourceTable};
+use crate::ingest::{INDEX_COLUMN, Quarantined, SourceTable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -138,48 +141,54 @@ pub async fn publish(
         let table = table.to_string();
         move |e: datafusion::error::DataFusionError| PublishError::Engine { table: table.clone(), source: Box::new(e) }
     };
-    register(ctx, "mention", mentions).map_err(engine("mention"))?;
+    register_batch(ctx, "mention", mentions).map_err(engine("mention"))?;
     for t in tables {
         let source = &pipeline.sources[t.index];
-        let indexed = with_index(&t.batch);
-        register(ctx, &facts::source_table(source), indexed).map_err(engine(&source.name))?;
+        register_staged(ctx, &facts::source_table(source), t).await.map_err(engine(&source.name))?;
     }
     for (kind, _) in facts::KINDS {
         let name = format!("facts_{kind}");
         let view = ctx.sql(&facts::view_sql(pipeline, kind)).await.map_err(engine(&name))?;
         ctx.register_table(name.as_str(), view.into_view()).map_err(engine(&name))?;
     }
+    register_batch(ctx, "quarantine_rows", quarantine_batch(pipeline, tables)).map_err(engine("quarantine"))?;
     let mut written = Vec::new();
-    for (name, sql) in TABLES {
-        let df = ctx.sql(sql).await.map_err(engine(name))?;
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(engine(name))?;
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let table = MemTable::try_new(schema.clone(), vec![batches.clone()]).map_err(engine(name))?;
-        ctx.register_table(*name, Arc::new(table)).map_err(engine(name))?;
-        let version = delta::overwrite(warehouse, name, schema, batches).await?;
-        written.push(TableInfo { name: name.to_string(), rows, version });
+    let all = TABLES.iter().copied().chain([("quarantine", "SELECT * FROM quarantine_rows")]);
+    for (name, sql) in all {
+        let rows = ctx.sql(sql).await.map_err(engine(name))?;
+        let table = delta::overwrite(ctx, warehouse, name, rows).await?;
+        // Later tables read this one as written.
+        let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
+        delta::register(ctx, name, &table).await.map_err(delta_err)?;
+        let count = ctx.sql(&format!("SELECT COUNT(*) FROM {name}")).await.map_err(engine(name))?.collect().await.map_err(engine(name))?;
+        let rows = count.first().map_or(0, |b| b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0) as u64);
+        written.push(TableInfo { name: name.to_string(), rows, version: table.version().map_or(0, |v| v as i64) });
     }
-    let quarantine = quarantine_batch(pipeline, tables);
-    let rows = quarantine.num_rows() as u64;
-    let version = delta::overwrite(warehouse, "quarantine", quarantine.schema(), vec![quarantine]).await?;
-    written.push(TableInfo { name: "quarantine".into(), rows, version });
     Ok(written)
 }
 
-fn register(ctx: &SessionContext, name: &str, batch: RecordBatch) -> datafusion::error::Result<()> {
+fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> datafusion::error::Result<()> {
     let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
     ctx.register_table(name, Arc::new(table))?;
     Ok(())
 }
 
-/// Adds `_index`, the row's position, which mentions refer to as `source_row`.
-fn with_index(batch: &RecordBatch) -> RecordBatch {
-    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new("_index", DataType::UInt32, false));
-    let mut columns = batch.columns().to_vec();
-    columns.push(Arc::new(UInt32Array::from_iter_values(0..batch.num_rows() as u32)));
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("index column fits")
+/// A source's staged rows, less those a later check rejected, as a table of the session.
+async fn register_staged(ctx: &SessionContext, name: &str, t: &SourceTable) -> datafusion::error::Result<()> {
+    let staged = format!("{name}_staged");
+    ctx.register_parquet(staged.as_str(), t.staged.to_string_lossy().as_ref(), ParquetReadOptions::default()).await?;
+    let sql = if t.rejected_indexes.is_empty() {
+        format!("SELECT * FROM \"{staged}\"")
+    } else {
+        let rejected = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(INDEX_COLUMN, DataType::UInt32, false)])),
+            vec![Arc::new(UInt32Array::from(t.rejected_indexes.clone()))],
+        )?;
+        register_batch(ctx, &format!("{name}_rejected"), rejected)?;
+        format!("SELECT * FROM \"{staged}\" WHERE {INDEX_COLUMN} NOT IN (SELECT {INDEX_COLUMN} FROM \"{name}_rejected\")")
+    };
+    ctx.register_table(name, ctx.sql(&sql).await?.into_view())?;
+    Ok(())
 }
 
 /// Every quarantined row of the night, with source, place, reason and raw value.

@@ -33,7 +33,7 @@ impl From<datafusion::error::DataFusionError> for QueryError {
 
 /// A session over the warehouse's latest versions.
 pub async fn open(warehouse: &Path, as_of: NaiveDate) -> Result<SessionContext, QueryError> {
-    let ctx = crate::engine::session(as_of);
+    let ctx = crate::engine::session(as_of, None);
     let mut found = 0;
     for name in crate::publish::table_names() {
         let dir = warehouse.join(name);
@@ -43,9 +43,7 @@ pub async fn open(warehouse: &Path, as_of: NaiveDate) -> Result<SessionContext, 
         let open_err = |source: deltalake::DeltaTableError| QueryError::Open { table: name.to_string(), source: Box::new(source) };
         let url = deltalake::ensure_table_uri(dir.to_string_lossy()).map_err(open_err)?;
         let table = deltalake::open_table(url).await.map_err(open_err)?;
-        table.update_datafusion_session(&ctx.state()).map_err(open_err)?;
-        let provider = table.table_provider().await?;
-        ctx.register_table(name, provider)?;
+        crate::publish::register_delta(&ctx, name, &table).await.map_err(open_err)?;
         found += 1;
     }
     if found == 0 {
