@@ -158,7 +158,8 @@ async fn ingest_source(
     };
     let mut drift_events = Vec::new();
     let mut mapper = mapping::Mapper::new(source, as_of);
-    let mut stage = staging::Stage::new(&staging.join(format!("{}.parquet", source.name)), mapper.empty_schema(), source, &source.name)?;
+    let staged_path = staging.join(format!("{}.parquet", source.name));
+    let mut stage = staging::Stage::new(&staged_path, mapper.empty_schema(), source, &source.name, pipeline.pipeline.batch_rows)?;
     let mut quarantine = Vec::new();
     for path in files {
         let file_name = path.to_string_lossy().to_string();

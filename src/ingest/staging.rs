@@ -33,12 +33,13 @@ fn staging_error(name: &str, e: impl std::fmt::Display) -> IngestError {
 }
 
 impl Stage {
-    pub fn new(path: &Path, mapped: SchemaRef, source: &Source, name: &str) -> Result<Stage, IngestError> {
+    pub fn new(path: &Path, mapped: SchemaRef, source: &Source, name: &str, batch_rows: usize) -> Result<Stage, IngestError> {
         let mut fields: Vec<Field> = mapped.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new(INDEX_COLUMN, DataType::UInt32, false));
         let schema = Arc::new(Schema::new(fields));
         let file = File::create(path).map_err(|e| IngestError::Io { file: path.to_path_buf(), source: e })?;
-        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+        // Row groups of one batch: the writer holds no more than a batch before it reaches disk.
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(batch_rows)).build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| staging_error(name, e))?;
         let prefixes: Vec<String> = source.mentions.iter().map(|m| format!("{}.", m.role)).collect();
         let kept = if prefixes.is_empty() {
@@ -105,12 +106,27 @@ pub async fn duplicate_keys(ctx: &SessionContext, staged: &Path, name: &str) -> 
     let table = format!("staged_{name}");
     let engine = |e: datafusion::error::DataFusionError| staging_error(name, e);
     ctx.register_parquet(table.as_str(), staged.to_string_lossy().as_ref(), ParquetReadOptions::default()).await.map_err(engine)?;
-    let sql = format!(
-        "SELECT s._index, s._file, s._row, s._position, s.record_key FROM \"{table}\" s \
-         JOIN (SELECT record_key, MIN(_index) AS first FROM \"{table}\" GROUP BY record_key HAVING COUNT(*) > 1) d \
-           ON s.record_key = d.record_key AND s._index > d.first ORDER BY s._index"
-    );
-    let batches = ctx.sql(&sql).await.map_err(engine)?.collect().await.map_err(engine)?;
+    // First the keys that repeat (an aggregation that spills to disk under the memory limit,
+    // with a small result), then only their rows; every row after a key's first is a duplicate.
+    let repeated = format!("SELECT record_key FROM \"{table}\" GROUP BY record_key HAVING COUNT(*) > 1");
+    let keys = ctx.sql(&repeated).await.map_err(engine)?.collect().await.map_err(engine)?;
+    let batches = if keys.iter().all(|b| b.num_rows() == 0) {
+        Vec::new()
+    } else {
+        let keys_table = format!("{table}_repeated");
+        ctx.register_batch(keys_table.as_str(), arrow::compute::concat_batches(&keys[0].schema(), &keys).map_err(|e| staging_error(name, e))?)
+            .map_err(engine)?;
+        let sql = format!(
+            "SELECT _index, _file, _row, _position, record_key FROM (\
+               SELECT s._index, s._file, s._row, s._position, s.record_key, \
+                      ROW_NUMBER() OVER (PARTITION BY s.record_key ORDER BY s._index) AS n \
+               FROM \"{table}\" s WHERE s.record_key IN (SELECT record_key FROM \"{keys_table}\")) \
+             WHERE n > 1 ORDER BY _index"
+        );
+        let rows = ctx.sql(&sql).await.map_err(engine)?.collect().await.map_err(engine)?;
+        ctx.deregister_table(keys_table.as_str()).map_err(engine)?;
+        rows
+    };
     ctx.deregister_table(table.as_str()).map_err(engine)?;
     let mut out = Vec::new();
     for b in batches {
