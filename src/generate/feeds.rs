@@ -186,7 +186,6 @@ impl<'a> Writer<'a> {
     pub fn household_register(&mut self) -> Result<(), GenerateError> {
         let path = self.out.join("police/household_register.csv");
         let mut text = csv_line(&["人员编号", "公民身份号码", "姓名", "性别", "民族", "出生日期", "户号", "与户主关系", "户籍地址", "人员状态", "状态日期"]);
-        let mut row = 0usize;
         let city = self.city;
         for (h, hh) in city.households.iter().enumerate() {
             for &p in &hh.members {
@@ -196,8 +195,8 @@ impl<'a> Writer<'a> {
                 }
                 let copies = if person.registered_twice { 2 } else { 1 };
                 for copy in 0..copies {
-                    row += 1;
-                    let key = format!("R{row:010}");
+                    // Person numbers belong to the person, not to the row: stable from night to night.
+                    let key = format!("R{:09}{copy}", p + 1);
                     let mut id = person.id.clone();
                     if person.birth.year() < 1965 && self.rng.chance(0.3) {
                         id = damage::legacy_15(&id).unwrap_or(id);
