@@ -69,7 +69,9 @@ async fn night(pipeline: &Pipeline, warehouse: &Path, staging: &Path, started_at
     drop(linkage);
     lap("link", &mut stages);
 
-    let ctx = crate::engine::session(as_of, Some(pipeline.pipeline.memory_limit_mb << 20));
+    // Publish joins hold their smaller side (persons, mentions) in memory; DataFusion cannot
+    // spill a hash join, so the ingest memory limit does not apply here.
+    let ctx = crate::engine::session(as_of, None);
     std::fs::create_dir_all(warehouse).map_err(|source| publish::PublishError::Io { path: warehouse.to_path_buf(), source })?;
     let written = publish::publish(&ctx, pipeline, &tables, linked, warehouse).await?;
     lap("publish", &mut stages);

@@ -53,13 +53,14 @@ pub struct PipelineOptions {
     /// Rows per Arrow batch while reading.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
-    /// Memory the night's queries may hold before sorts and aggregations spill to disk.
+    /// Memory ingest's queries (the duplicate-key check over staged rows) may hold before they
+    /// spill to disk. Files themselves stream in chunks whatever their size.
     #[serde(default = "default_memory_limit_mb")]
     pub memory_limit_mb: usize,
 }
 
 fn default_memory_limit_mb() -> usize {
-    2048
+    512
 }
 
 fn default_batch_rows() -> usize {
