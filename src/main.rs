@@ -44,9 +44,12 @@ enum Command {
         seed: u64,
         #[arg(long)]
         out: PathBuf,
-        /// The day the exports describe.
+        /// The day the exports describe (of the first night).
         #[arg(long, default_value = "2026-11-01")]
         as_of: NaiveDate,
+        /// Night 2, 3, …: the same city that many days later (births, deaths, moves, corrections, payments).
+        #[arg(long, default_value_t = 1)]
+        night: u32,
     },
     /// Check a pipeline file (keys, references, files present); exits 78 naming the bad key.
     Validate {
@@ -63,6 +66,9 @@ enum Command {
         /// Read the sources from this folder instead of the pipeline's `data_root`.
         #[arg(long)]
         data_root: Option<PathBuf>,
+        /// The day the exports describe, instead of the pipeline's `as_of`.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
     },
     /// Run SQL on the latest published tables (the query from standard input when not given).
     Sql {
@@ -192,9 +198,9 @@ fn warehouse_thresholds(warehouse: &Path) -> (i32, i32) {
 
 async fn execute(command: Command) -> anyhow::Result<u8> {
     match command {
-        Command::Generate { persons, seed, out, as_of } => {
+        Command::Generate { persons, seed, out, as_of, night } => {
             let started = std::time::Instant::now();
-            let summary = pophub::generate::generate(persons, seed, as_of, &out)?;
+            let summary = pophub::generate::generate(persons, seed, as_of, night, &out)?;
             println!(
                 "generated {} persons in {} households into {} in {:.1}s (seed {}, as of {})",
                 summary.persons,
@@ -202,15 +208,16 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
                 out.display(),
                 started.elapsed().as_secs_f64(),
                 seed,
-                as_of
+                summary.as_of
             );
         }
         Command::Validate { pipeline, data_root } => {
             let p = Pipeline::load(&pipeline, data_root.as_deref())?;
             println!("{}: ok ({} sources)", pipeline.display(), p.sources.len());
         }
-        Command::Run { pipeline, warehouse, data_root } => {
-            let p = Pipeline::load(&pipeline, data_root.as_deref())?;
+        Command::Run { pipeline, warehouse, data_root, as_of } => {
+            let mut p = Pipeline::load(&pipeline, data_root.as_deref())?;
+            p.pipeline.as_of = as_of.or(p.pipeline.as_of);
             let manifest = pophub::run::run(&p, &warehouse).await.with_context(|| format!("running {}", pipeline.display()))?;
             print!("{}", pophub::run::summary(&manifest));
         }

@@ -73,7 +73,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Path, staging: &Path, started_at
     // spill a hash join, so the ingest memory limit does not apply here.
     let ctx = crate::engine::session(as_of, None);
     std::fs::create_dir_all(warehouse).map_err(|source| publish::PublishError::Io { path: warehouse.to_path_buf(), source })?;
-    let written = publish::publish(&ctx, pipeline, &tables, linked, warehouse).await?;
+    let written = publish::publish(&ctx, pipeline, &tables, linked, warehouse, (as_of, &run_id)).await?;
     lap("publish", &mut stages);
 
     let pipeline_text = std::fs::read(&pipeline.file).unwrap_or_default();

@@ -551,3 +551,53 @@ fn explain_shows_why_and_conflicts_are_published() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no mention nowhere:1:x"));
 }
+
+#[test]
+fn a_second_night_keeps_keys_and_publishes_what_changed() {
+    use std::collections::{HashMap, HashSet};
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second, warehouse) = (dir.path().join("night1"), dir.path().join("night2"), dir.path().join("warehouse"));
+    ok(&["generate", "--persons", "20000", "--seed", "8", "--out", path(&first)]);
+    ok(&["generate", "--persons", "20000", "--seed", "8", "--night", "2", "--out", path(&second)]);
+    let keys = || -> HashMap<(String, String, String), String> {
+        let rows = csv_rows(&ok(&["sql", "SELECT source, record_key, role, person_key FROM person_source", "--warehouse", path(&warehouse), "--format", "csv"]));
+        rows.into_iter().map(|r| ((r[0].clone(), r[1].clone(), r[2].clone()), r[3].clone())).collect()
+    };
+    ok(&["run", PIPELINE, "--data-root", path(&first), "--warehouse", path(&warehouse)]);
+    let before = keys();
+    ok(&["run", PIPELINE, "--data-root", path(&second), "--warehouse", path(&warehouse), "--as-of", "2026-11-02"]);
+    let after = keys();
+
+    // Every person whose records did not change keeps the same key on every mention.
+    let changed: HashSet<String> = csv_rows(&std::fs::read_to_string(second.join("truth/changed_persons.csv")).unwrap()).into_iter().map(|r| r[0].clone()).collect();
+    assert!(!changed.is_empty());
+    let truth: HashMap<(String, String, String), String> = csv_rows(&std::fs::read_to_string(second.join("truth/mentions.csv")).unwrap())
+        .into_iter()
+        .map(|r| ((r[0].clone(), r[1].clone(), r[2].clone()), r[3].clone()))
+        .collect();
+    let mut compared = 0;
+    let mut moved = Vec::new();
+    for (mention, key) in &before {
+        let (Some(now), Some(person)) = (after.get(mention), truth.get(mention)) else { continue };
+        if changed.contains(person) {
+            continue;
+        }
+        compared += 1;
+        if now != key {
+            moved.push((mention.clone(), key.clone(), now.clone()));
+        }
+    }
+    assert!(compared > 30_000, "{compared}");
+    assert!(moved.is_empty(), "{} mentions of unchanged persons changed key: {:?}", moved.len(), &moved[..moved.len().min(5)]);
+
+    // What did change is published as events: every mention whose key changed is in one.
+    let events = csv_rows(&ok(&["sql", "SELECT old_key, new_key, kind, CAST(night AS VARCHAR) FROM person_key_event", "--warehouse", path(&warehouse), "--format", "csv"]));
+    let pairs: HashSet<(String, String)> = events.iter().map(|e| (e[0].clone(), e[1].clone())).collect();
+    let differing: Vec<(String, String)> = before.iter().filter_map(|(m, k)| after.get(m).filter(|n| *n != k).map(|n| (k.clone(), n.clone()))).collect();
+    assert!(!differing.is_empty(), "night 2 registered newborns, so some mentions moved");
+    assert!(differing.iter().all(|p| pairs.contains(p)), "{differing:?} vs {events:?}");
+    assert!(events.iter().all(|e| e[3] == "2026-11-02"));
+    // The new night's payments arrived.
+    let november = csv_rows(&ok(&["sql", "SELECT COUNT(*) FROM pension_payment WHERE month = DATE '2026-11-01'", "--warehouse", path(&warehouse), "--format", "csv"]));
+    assert!(november[0][0].parse::<u64>().unwrap() > 0);
+}

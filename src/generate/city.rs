@@ -69,6 +69,8 @@ pub struct Person {
     pub insured_id: Option<String>,
     pub pension: Option<Pension>,
     pub deprived: bool,
+    /// A department corrected this person's records: copies are clean.
+    pub corrected: bool,
 }
 
 impl Person {
@@ -97,6 +99,11 @@ const ETHNICITIES: &[(&str, f64)] = &[("汉族", 0.9), ("土家族", 0.08), ("�
 
 fn first_of_month(d: NaiveDate) -> NaiveDate {
     NaiveDate::from_ymd_opt(d.year(), d.month(), 1).expect("valid")
+}
+
+/// Pensions are paid on the first of the month: by a day, the month of the day before has been paid.
+pub fn last_paid_month(as_of: NaiveDate) -> NaiveDate {
+    first_of_month(as_of - Duration::days(1))
 }
 
 pub fn add_months(d: NaiveDate, months: i32) -> NaiveDate {
@@ -262,6 +269,7 @@ impl Builder<'_> {
             insured_id: None,
             pension: None,
             deprived: false,
+            corrected: false,
         });
         index
     }
@@ -319,7 +327,7 @@ impl Builder<'_> {
         p.deprived = age >= 18 && rng.chance(0.001);
         let retired = age >= if p.male { 60 } else { 55 };
         let window_start = NaiveDate::from_ymd_opt(PAYMENTS_FROM.0, PAYMENTS_FROM.1, 1).expect("valid");
-        let last_paid_month = add_months(first_of_month(as_of), -1);
+        let last_paid_month = last_paid_month(as_of);
         if retired && !p.floating && p.death.is_none_or(|d| d >= window_start) && rng.chance(0.85) {
             let retirement = first_of_month(p.birth + Duration::days(365 * if p.male { 60 } else { 55 }));
             let first_month = add_months(retirement, 1).max(window_start);
@@ -378,4 +386,112 @@ impl Household {
     fn address_code(&self, districts: &[District]) -> String {
         districts[self.district].code.clone()
     }
+}
+
+/// The same city some days later: each day a few births (registered only after 45 days), deaths,
+/// people moving out and departments correcting records, and pensions paid for a new month when
+/// one begins. Returns the persons whose records changed.
+pub fn advance(city: &mut City, days: u32, seed: u64) -> Vec<usize> {
+    let base = Rng::new(seed ^ 0xDA7E);
+    let mut used: HashSet<String> = city.persons.iter().map(|p| p.id.clone()).collect();
+    let mut changed = Vec::new();
+    let per_day = |rate: f64, n: usize| ((n as f64 * rate).round() as usize).max(1);
+    for day in 1..=days {
+        city.as_of += Duration::days(1);
+        let as_of = city.as_of;
+        let mut rng = base.fork(u64::from(day));
+        let n = city.persons.len();
+        for _ in 0..per_day(0.00003, n) {
+            let h = (rng.next_u64() % city.households.len() as u64) as usize;
+            let hh = &city.households[h];
+            let Some(&mother) = hh.members.iter().find(|&&m| {
+                let p = &city.persons[m];
+                !p.male && p.alive_on(as_of) && (20..=42).contains(&((as_of - p.birth).num_days() / 365))
+            }) else {
+                continue;
+            };
+            let father = city.persons[mother].spouse;
+            let male = rng.chance(0.51);
+            let pool = given_pool(as_of.year() / 10 * 10, male);
+            let given = format!("{}{}", rng.pick(pool), rng.pick(pool));
+            let surname = father.map_or_else(|| city.persons[mother].surname.clone(), |f| city.persons[f].surname.clone());
+            let region = &city.districts[hh.district].code;
+            let id = loop {
+                let id = citizen_id::compose(region, as_of, rng.range(0, 497) as u32 * 2 + u32::from(male));
+                if used.insert(id.clone()) {
+                    break id;
+                }
+            };
+            let floating = hh.floating;
+            let index = city.persons.len();
+            city.persons.push(Person {
+                id,
+                surname,
+                given,
+                male,
+                birth: as_of,
+                ethnicity: city.persons[mother].ethnicity,
+                household: h,
+                relation: if male { "子" } else { "女" },
+                spouse: None,
+                mother: Some(mother),
+                father,
+                death: None,
+                death_in_register: false,
+                cremated: false,
+                moved_out: None,
+                registered: false,
+                floating,
+                registered_twice: false,
+                insured_id: None,
+                pension: None,
+                deprived: false,
+                corrected: false,
+            });
+            city.households[h].members.push(index);
+            changed.push(index);
+        }
+        let pick_alive = |rng: &mut Rng, city: &City, min_age: i64| -> Option<usize> {
+            (0..20).map(|_| (rng.next_u64() % city.persons.len() as u64) as usize).find(|&p| {
+                let person = &city.persons[p];
+                person.alive_on(as_of) && person.moved_out.is_none() && (as_of - person.birth).num_days() / 365 >= min_age
+            })
+        };
+        for _ in 0..per_day(0.00002, n) {
+            let Some(p) = pick_alive(&mut rng, city, 50) else { continue };
+            let person = &mut city.persons[p];
+            person.death = Some(as_of);
+            person.death_in_register = person.registered && rng.chance(0.85);
+            person.cremated = rng.chance(0.8);
+            if let Some(pension) = person.pension.as_mut() {
+                pension.last_month = pension.last_month.min(first_of_month(as_of));
+            }
+            changed.push(p);
+        }
+        for _ in 0..per_day(0.00002, n) {
+            let Some(p) = pick_alive(&mut rng, city, 18) else { continue };
+            city.persons[p].moved_out = Some(as_of);
+            changed.push(p);
+        }
+        for _ in 0..per_day(0.00005, n) {
+            let p = (rng.next_u64() % city.persons.len() as u64) as usize;
+            city.persons[p].corrected = true;
+            changed.push(p);
+        }
+        let paid = last_paid_month(as_of);
+        for (p, person) in city.persons.iter_mut().enumerate() {
+            let newly_registered = !person.registered && !person.floating && (as_of - person.birth).num_days() > 45;
+            if newly_registered {
+                person.registered = true;
+                changed.push(p);
+            }
+            let alive = person.death.is_none();
+            if let Some(pension) = person.pension.as_mut().filter(|_| alive) {
+                pension.last_month = pension.last_month.max(paid);
+            }
+        }
+    }
+    changed.sort_unstable();
+    changed.dedup();
+    changed
 }

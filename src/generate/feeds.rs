@@ -59,10 +59,29 @@ const COPIED: Rates = Rates {
 
 const SPREADSHEET: Rates = Rates { id_excel: 0.004, ..COPIED };
 
+/// A record a department corrected: copied as registered.
+const CLEAN: Rates = Rates {
+    id_missing: 0.0,
+    id_substitution: 0.0,
+    id_transposition: 0.0,
+    id_family: 0.0,
+    id_full_width: 0.0,
+    id_spaces: 0.0,
+    id_excel: 0.0,
+    id_legacy: 0.0,
+    name_homophone: 0.0,
+    name_traditional: 0.0,
+    name_spaces: 0.0,
+    name_dropped: 0.0,
+    name_question: 0.0,
+};
+
 pub struct Writer<'a> {
     pub city: &'a City,
     pub out: PathBuf,
-    pub rng: Rng,
+    /// The current row's generator; `row` reseeds it, so a row is the same whatever comes before it.
+    rng: Rng,
+    base: Rng,
     truth: BufWriter<File>,
     /// Persons whose cremation record was quarantinable (missing death date).
     pub cremation_unusable: Vec<bool>,
@@ -103,7 +122,7 @@ impl<'a> Writer<'a> {
     pub fn new(city: &'a City, out: &Path, seed: u64) -> Result<Self, GenerateError> {
         let mut truth = create(&out.join("truth/mentions.csv"))?;
         write_all(out, &mut truth, csv_line(&["source", "record_key", "role", "person_id"]).as_bytes())?;
-        Ok(Writer { city, out: out.to_path_buf(), rng: Rng::new(seed ^ 0xFEED), truth, cremation_unusable: vec![false; city.persons.len()] })
+        Ok(Writer { city, out: out.to_path_buf(), rng: Rng::new(seed), base: Rng::new(seed ^ 0xFEED), truth, cremation_unusable: vec![false; city.persons.len()] })
     }
 
     fn truth(&mut self, source: &str, key: &str, role: &str, person: usize) -> Result<(), GenerateError> {
@@ -116,9 +135,16 @@ impl<'a> Writer<'a> {
         Ok(self.cremation_unusable)
     }
 
-    /// The person's ID number as another department copied it.
+    /// Starts a row: its randomness depends on the source and the row's own number only, so
+    /// rows of a person whose records did not change are the same on the next night.
+    fn row(&mut self, source: u64, id: usize) {
+        self.rng = self.base.fork((source << 40) ^ id as u64);
+    }
+
+    /// The person's ID number as another department copied it (as registered, once corrected).
     fn copied_id(&mut self, p: usize, rates: &Rates) -> String {
         let person = &self.city.persons[p];
+        let rates = if person.corrected { &CLEAN } else { rates };
         let rng = &mut self.rng;
         let mut id = person.id.clone();
         let x = rng.unit();
@@ -155,9 +181,10 @@ impl<'a> Writer<'a> {
         id
     }
 
-    /// The person's name as another department copied it.
+    /// The person's name as another department copied it (as registered, once corrected).
     fn copied_name(&mut self, p: usize, rates: &Rates) -> String {
         let person = &self.city.persons[p];
+        let rates = if person.corrected { &CLEAN } else { rates };
         let rng = &mut self.rng;
         let (surname, given) = (person.surname.as_str(), person.given.as_str());
         let name = person.name();
@@ -197,6 +224,7 @@ impl<'a> Writer<'a> {
                 for copy in 0..copies {
                     // Person numbers belong to the person, not to the row: stable from night to night.
                     let key = format!("R{:09}{copy}", p + 1);
+                    self.row(1, p * 2 + copy);
                     let mut id = person.id.clone();
                     if person.birth.year() < 1965 && self.rng.chance(0.3) {
                         id = damage::legacy_15(&id).unwrap_or(id);
@@ -241,6 +269,7 @@ impl<'a> Writer<'a> {
         let city = self.city;
         for (p, person) in city.persons.iter().enumerate() {
             let Some(internal) = &person.insured_id else { continue };
+            self.row(2, p);
             let id = self.copied_id(p, &SPREADSHEET);
             let name = self.copied_name(p, &SPREADSHEET);
             let birth = self.day(person.birth, &[(DateStyle::Compact, 0.78), (DateStyle::Iso, 0.1), (DateStyle::Slash, 0.05), (DateStyle::Chinese, 0.05), (DateStyle::ExcelSerial, 0.02)]);
@@ -249,6 +278,7 @@ impl<'a> Writer<'a> {
             write_all(&insured_path, &mut insured, csv_line(&[internal, &id, &name, sex, &birth, status]).as_bytes())?;
             self.truth(INSURED, internal, "insured", p)?;
             let Some(pension) = &person.pension else { continue };
+            self.row(3, p);
             let mut month = pension.first_month;
             while month <= pension.last_month {
                 let period = format!("{:04}{:02}", month.year(), month.month());
@@ -272,10 +302,11 @@ impl<'a> Writer<'a> {
         let path = self.out.join("housing/property_units.jsonl");
         let mut w = create(&path)?;
         let city = self.city;
-        for hh in &city.households {
+        for (h, hh) in city.households.iter().enumerate() {
             let head = hh.members[0];
             let spouse = city.persons[head].spouse;
             let mut units = Vec::new();
+            self.row(9, h);
             if let Some(unit) = &hh.unit_no {
                 let co_owner = spouse.filter(|_| self.rng.chance(0.7));
                 units.push((unit.clone(), hh.address.clone(), co_owner));
@@ -283,7 +314,8 @@ impl<'a> Writer<'a> {
             if let Some((unit, address)) = &hh.second_unit {
                 units.push((unit.clone(), address.clone(), None));
             }
-            for (unit, address, co_owner) in units {
+            for (n, (unit, address, co_owner)) in units.into_iter().enumerate() {
+                self.row(4, h * 2 + n);
                 let owners: Vec<usize> = std::iter::once(head).chain(co_owner).collect();
                 let share = if owners.len() > 1 { "共同共有" } else { "单独所有" };
                 let mut owner_json = Vec::new();
@@ -324,6 +356,7 @@ impl<'a> Writer<'a> {
         for (p, person) in city.persons.iter().enumerate() {
             let Some(mother) = person.mother.filter(|_| person.birth >= since) else { continue };
             let key = format!("Q{:09}", p + 1);
+            self.row(5, p);
             let child_name = if self.rng.chance(0.05) { String::new() } else { self.copied_name(p, &COPIED) };
             let sex = if person.male { "男" } else { "女" };
             let birth = self.day(person.birth, &[(DateStyle::Iso, 1.0)]);
@@ -359,6 +392,7 @@ impl<'a> Writer<'a> {
         for (p, person) in city.persons.iter().enumerate() {
             let Some(death) = person.death.filter(|_| person.cremated) else { continue };
             let key = format!("H{:09}", p + 1);
+            self.row(6, p);
             let name = self.copied_name(p, &COPIED);
             let id = self.copied_id(p, &COPIED);
             let styles = [(DateStyle::Iso, 0.5), (DateStyle::Chinese, 0.25), (DateStyle::Slash, 0.2), (DateStyle::Dotted, 0.05)];
@@ -388,6 +422,7 @@ impl<'a> Writer<'a> {
             for &p in &hh.members {
                 let person = &city.persons[p];
                 let key = format!("L{:09}", p + 1);
+                self.row(7, p);
                 let name = self.copied_name(p, &COPIED);
                 let id = self.copied_id(p, &COPIED);
                 let birth = self.day(person.birth, &[(DateStyle::Compact, 0.6), (DateStyle::Chinese, 0.4)]);
@@ -415,6 +450,7 @@ impl<'a> Writer<'a> {
             let landlord = city.households[landlord_household].members[0];
             let tenant = hh.members[0];
             let key = format!("ZL{:08}", h + 1);
+            self.row(8, h);
             let id_cell = |w: &mut Self, p: usize| {
                 let id = w.copied_id(p, &COPIED);
                 if id.len() == 18 && id.bytes().all(|b| b.is_ascii_digit()) && w.rng.chance(0.01) {

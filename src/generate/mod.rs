@@ -36,11 +36,22 @@ pub struct Summary {
     pub households: usize,
     pub seed: u64,
     pub as_of: NaiveDate,
+    pub night: u32,
     pub voter_roll: VoterRollParams,
 }
 
-pub fn generate(persons: usize, seed: u64, as_of: NaiveDate, out: &Path) -> Result<Summary, GenerateError> {
-    let city = city::build(persons, seed, as_of);
+/// Writes the city as of `as_of`, or, for `night` 2 and later, the same city that many days on,
+/// with `truth/changed_persons.csv` listing the persons whose records changed since the first night.
+pub fn generate(persons: usize, seed: u64, as_of: NaiveDate, night: u32, out: &Path) -> Result<Summary, GenerateError> {
+    let mut city = city::build(persons, seed, as_of);
+    let changed = city::advance(&mut city, night.saturating_sub(1), seed);
+    if night > 1 {
+        let mut text = csv_line(&["person_id"]);
+        for p in &changed {
+            text.push_str(&csv_line(&[&Person::key(*p)]));
+        }
+        write_file(&out.join("truth/changed_persons.csv"), text.as_bytes())?;
+    }
     let mut w = feeds::Writer::new(&city, out, seed)?;
     w.household_register()?;
     w.social_security()?;
@@ -50,9 +61,9 @@ pub fn generate(persons: usize, seed: u64, as_of: NaiveDate, out: &Path) -> Resu
     w.floating_population()?;
     w.rental_filings()?;
     let cremation_unusable = w.finish()?;
-    let voter_roll = VoterRollParams { district: city.districts[0].code.clone(), election_date: as_of + Duration::days(30) };
+    let voter_roll = VoterRollParams { district: city.districts[0].code.clone(), election_date: city.as_of + Duration::days(30) };
     write_truth(&city, out, &cremation_unusable, &voter_roll)?;
-    let summary = Summary { persons: city.persons.len(), households: city.households.len(), seed, as_of, voter_roll };
+    let summary = Summary { persons: city.persons.len(), households: city.households.len(), seed, as_of: city.as_of, night, voter_roll };
     write_file(&out.join("truth/city.json"), serde_json::to_string_pretty(&summary).expect("serialises").as_bytes())?;
     Ok(summary)
 }

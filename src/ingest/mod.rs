@@ -32,7 +32,7 @@ pub enum IngestError {
     #[error("{file}: not valid {encoding} at byte offset {offset}; check the source's `encoding` in the pipeline")]
     Decode { file: PathBuf, offset: u64, encoding: &'static str },
     #[error("{file}: cannot read it: {message}")]
-    Spreadsheet { file: PathBuf, message: String },
+    Unreadable { file: PathBuf, message: String },
     #[error("{file}: column `{column}` (key `{key}`) is not in the file; its columns are: {available}")]
     MissingColumn { file: String, key: String, column: String, available: String },
     #[error("source `{source_name}`, key `{key}`: the expression does not work on this file ({file}): {message}")]

@@ -12,7 +12,7 @@ use super::IngestError;
 use super::raw::{RawRow, RawSink};
 
 pub fn read(path: &Path, sheet: Option<&str>, header: bool, sink: &mut RawSink) -> Result<(), IngestError> {
-    let bad = |message: String| IngestError::Spreadsheet { file: path.to_path_buf(), message };
+    let bad = |message: String| IngestError::Unreadable { file: path.to_path_buf(), message };
     let mut workbook: Xlsx<_> = calamine::open_workbook(path).map_err(|e: calamine::XlsxError| bad(e.to_string()))?;
     let names = workbook.sheet_names();
     let name = match sheet {

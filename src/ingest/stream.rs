@@ -16,8 +16,8 @@ use super::text::{self, ChunkDecoder};
 use super::{IngestError, delimited, json_lines, spreadsheet};
 use crate::config::{Format, Source};
 
-/// Bytes read from a text file at a time.
-const CHUNK_BYTES: usize = 8 << 20;
+/// Bytes read from a text file at a time: about one batch of rows.
+const CHUNK_BYTES: usize = 2 << 20;
 
 pub enum RawReader {
     Text(TextStream),
@@ -74,7 +74,7 @@ impl RawReader {
                 Ok(RawReader::Whole(Some(sink.take_chunk())))
             }
             Format::Parquet => {
-                let bad = |message: String| IngestError::Spreadsheet { file: path.to_path_buf(), message };
+                let bad = |message: String| IngestError::Unreadable { file: path.to_path_buf(), message };
                 let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).map_err(io)?)
                     .and_then(|b| b.with_batch_size(batch_rows).build())
                     .map_err(|e| bad(e.to_string()))?;
@@ -91,7 +91,7 @@ impl RawReader {
             RawReader::Text(stream) => stream.next_chunk(),
             RawReader::Parquet { reader, columns, file, rows } => {
                 let Some(batch) = reader.next() else { return Ok(None) };
-                let bad = |message: String| IngestError::Spreadsheet { file: PathBuf::from(file.as_str()), message };
+                let bad = |message: String| IngestError::Unreadable { file: PathBuf::from(file.as_str()), message };
                 let batch = batch.map_err(|e| bad(e.to_string()))?;
                 let n = batch.num_rows();
                 let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 3);

@@ -11,19 +11,22 @@ use deltalake::{DeltaTable, DeltaTableError};
 
 use super::PublishError;
 
-/// Overwrites `warehouse/<name>` with the rows of the plan (schema changes allowed); returns the table.
-pub async fn overwrite(ctx: &SessionContext, warehouse: &Path, name: &str, rows: DataFrame) -> Result<DeltaTable, PublishError> {
+/// Writes the rows of the plan to `warehouse/<name>` as a new version: overwriting (schema changes
+/// allowed), or appending for tables that keep their history. Returns the table.
+pub async fn write(ctx: &SessionContext, warehouse: &Path, name: &str, rows: DataFrame, append: bool) -> Result<DeltaTable, PublishError> {
     let delta = |source: DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
     let dir = warehouse.join(name);
     std::fs::create_dir_all(&dir).map_err(|source| PublishError::Io { path: dir.clone(), source })?;
     let url = deltalake::ensure_table_uri(dir.to_string_lossy()).map_err(delta)?;
     let table = DeltaTable::try_from_url(url).await.map_err(delta)?;
+    // The writer plans what it is given as is: optimised first (subqueries become joins).
+    let plan = rows.into_optimized_plan().map_err(|e| PublishError::Engine { table: name.to_string(), source: Box::new(e) })?;
     table
         .write(Vec::new())
-        .with_input_plan(rows.logical_plan().clone())
+        .with_input_plan(plan)
         .with_session_state(Arc::new(ctx.state()))
-        .with_save_mode(SaveMode::Overwrite)
-        .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+        .with_save_mode(if append { SaveMode::Append } else { SaveMode::Overwrite })
+        .with_schema_mode(if append { deltalake::operations::write::SchemaMode::Merge } else { deltalake::operations::write::SchemaMode::Overwrite })
         .await
         .map_err(delta)
 }

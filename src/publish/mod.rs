@@ -43,6 +43,20 @@ pub struct TableInfo {
 /// cost hundreds of bytes a group (1.7 GB for 100,000 persons).
 const TABLES: &[(&str, &str)] = &[
     (
+        // Read before person_source is overwritten: last night's keys against tonight's.
+        "person_key_event",
+        "WITH moved AS ( \
+           SELECT p.person_key AS old_key, m.person_key AS new_key, COUNT(*) AS mentions, MIN(m.link_rule) AS link_rule \
+           FROM previous_person_source p JOIN mention m ON m.source = p.source AND m.record_key = p.record_key AND m.role = p.role \
+           WHERE p.person_key IS DISTINCT FROM m.person_key GROUP BY p.person_key, m.person_key), \
+         tonight AS (SELECT person_key FROM mention WHERE person_key IS NOT NULL GROUP BY person_key) \
+         SELECT n.as_of AS night, n.run_id, v.old_key, v.new_key, v.mentions, \
+                CASE WHEN v.old_key IS NULL THEN 'linked' WHEN v.new_key IS NULL THEN 'unlinked' \
+                     WHEN t.person_key IS NOT NULL THEN 'split' ELSE 'merged' END AS kind, \
+                v.link_rule AS reason \
+         FROM moved v LEFT JOIN tonight t ON t.person_key = v.old_key CROSS JOIN night n",
+    ),
+    (
         "person_source",
         "SELECT person_key, source, record_key, role, file, CAST(row AS BIGINT) AS row, citizen_id_raw, citizen_id, \
          id_status, name_raw, name_key, sex, birth_date, birth_date_raw, address_key, household_no, link_rule, link_points FROM mention",
@@ -125,6 +139,9 @@ const TABLES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Tables that keep every night's rows (appended) rather than the latest night's.
+const HISTORY_TABLES: &[&str] = &["person_key_event"];
+
 pub fn table_names() -> Vec<&'static str> {
     TABLES.iter().map(|(n, _)| *n).chain(["quarantine"]).collect()
 }
@@ -136,12 +153,14 @@ pub async fn publish(
     tables: &[SourceTable],
     mentions: RecordBatch,
     warehouse: &Path,
+    night: (chrono::NaiveDate, &str),
 ) -> Result<Vec<TableInfo>, PublishError> {
     let engine = |table: &str| {
         let table = table.to_string();
         move |e: datafusion::error::DataFusionError| PublishError::Engine { table: table.clone(), source: Box::new(e) }
     };
     register_batch(ctx, "mention", mentions).map_err(engine("mention"))?;
+    register_night(ctx, night, warehouse).await?;
     for t in tables {
         let source = &pipeline.sources[t.index];
         register_staged(ctx, &facts::source_table(source), t).await.map_err(engine(&source.name))?;
@@ -156,7 +175,7 @@ pub async fn publish(
     let all = TABLES.iter().copied().chain([("quarantine", "SELECT * FROM quarantine_rows")]);
     for (name, sql) in all {
         let rows = ctx.sql(sql).await.map_err(engine(name))?;
-        let table = delta::overwrite(ctx, warehouse, name, rows).await?;
+        let table = delta::write(ctx, warehouse, name, rows, HISTORY_TABLES.contains(&name)).await?;
         // Later tables read this one as written.
         let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
         delta::register(ctx, name, &table).await.map_err(delta_err)?;
@@ -165,6 +184,25 @@ pub async fn publish(
         written.push(TableInfo { name: name.to_string(), rows, version: table.version().map_or(0, |v| v as i64) });
     }
     Ok(written)
+}
+
+/// `night` (this run's day and id) and `previous_person_source` (last night's keys, empty on a
+/// first night) for the key events.
+async fn register_night(ctx: &SessionContext, night: (chrono::NaiveDate, &str), warehouse: &Path) -> Result<(), PublishError> {
+    let engine = |e: datafusion::error::DataFusionError| PublishError::Engine { table: "person_key_event".into(), source: Box::new(e) };
+    let sql = format!("SELECT CAST('{}' AS DATE) AS as_of, '{}' AS run_id", night.0, night.1);
+    ctx.register_table("night", ctx.sql(&sql).await.map_err(engine)?.into_view()).map_err(engine)?;
+    let previous = warehouse.join("person_source");
+    if previous.join("_delta_log").is_dir() {
+        let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: "person_source".into(), source: Box::new(source) };
+        let url = deltalake::ensure_table_uri(previous.to_string_lossy()).map_err(delta_err)?;
+        let table = deltalake::open_table(url).await.map_err(delta_err)?;
+        delta::register(ctx, "previous_person_source", &table).await.map_err(delta_err)?;
+    } else {
+        let empty = ctx.sql("SELECT source, record_key, role, person_key FROM mention WHERE false").await.map_err(engine)?;
+        ctx.register_table("previous_person_source", empty.into_view()).map_err(engine)?;
+    }
+    Ok(())
 }
 
 fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> datafusion::error::Result<()> {
