@@ -74,6 +74,35 @@ pub struct Person {
 }
 
 impl Person {
+    /// A person as born into a household: no events yet, registered unless the household is floating.
+    #[allow(clippy::too_many_arguments)]
+    fn new(id: String, surname: String, given: String, male: bool, birth: NaiveDate, ethnicity: &'static str, household: usize, relation: &'static str, floating: bool) -> Person {
+        Person {
+            id,
+            surname,
+            given,
+            male,
+            birth,
+            ethnicity,
+            household,
+            relation,
+            spouse: None,
+            mother: None,
+            father: None,
+            death: None,
+            death_in_register: false,
+            cremated: false,
+            moved_out: None,
+            registered: !floating,
+            floating,
+            registered_twice: false,
+            insured_id: None,
+            pension: None,
+            deprived: false,
+            corrected: false,
+        }
+    }
+
     pub fn name(&self) -> String {
         format!("{}{}", self.surname, self.given)
     }
@@ -247,30 +276,8 @@ impl Builder<'_> {
         }
         let index = self.persons.len();
         let (id, birth) = self.citizen_id(male, birth, district, index);
-        self.persons.push(Person {
-            id,
-            surname,
-            given,
-            male,
-            birth,
-            ethnicity: *self.rng.weighted(ETHNICITIES),
-            household,
-            relation,
-            spouse: None,
-            mother: None,
-            father: None,
-            death: None,
-            death_in_register: false,
-            cremated: false,
-            moved_out: None,
-            registered: true,
-            floating: self.floating,
-            registered_twice: false,
-            insured_id: None,
-            pension: None,
-            deprived: false,
-            corrected: false,
-        });
+        let ethnicity = *self.rng.weighted(ETHNICITIES);
+        self.persons.push(Person::new(id, surname, given, male, birth, ethnicity, household, relation, self.floating));
         index
     }
 
@@ -422,32 +429,14 @@ pub fn advance(city: &mut City, days: u32, seed: u64) -> Vec<usize> {
                     break id;
                 }
             };
-            let floating = hh.floating;
             let index = city.persons.len();
-            city.persons.push(Person {
-                id,
-                surname,
-                given,
-                male,
-                birth: as_of,
-                ethnicity: city.persons[mother].ethnicity,
-                household: h,
-                relation: if male { "子" } else { "女" },
-                spouse: None,
-                mother: Some(mother),
-                father,
-                death: None,
-                death_in_register: false,
-                cremated: false,
-                moved_out: None,
-                registered: false,
-                floating,
-                registered_twice: false,
-                insured_id: None,
-                pension: None,
-                deprived: false,
-                corrected: false,
-            });
+            let relation = if male { "子" } else { "女" };
+            let mut child = Person::new(id, surname, given, male, as_of, city.persons[mother].ethnicity, h, relation, hh.floating);
+            // Registered only 45 days after birth.
+            child.registered = false;
+            child.mother = Some(mother);
+            child.father = father;
+            city.persons.push(child);
             city.households[h].members.push(index);
             changed.push(index);
         }
