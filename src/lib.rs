@@ -31,6 +31,8 @@ pub enum Error {
     Generate(#[from] generate::GenerateError),
     #[error(transparent)]
     Evaluate(#[from] evaluate::EvaluateError),
+    #[error(transparent)]
+    Review(#[from] link::review::ReviewError),
     /// Drift whose source policy is `stop`: nothing was published.
     #[error("{0} drift finding(s) stopped the night before anything was published (see above); fix the export or set the source's [source.drift] policy")]
     Drift(usize),

@@ -91,6 +91,11 @@ enum Command {
         #[arg(long, default_value = "warehouse")]
         warehouse: PathBuf,
     },
+    /// The review queue: candidate links in the grey zone, and reviewers' decisions.
+    Review {
+        #[command(subcommand)]
+        action: Review,
+    },
     /// Score the published warehouse against a generated city's truth.
     Evaluate {
         #[arg(long)]
@@ -106,6 +111,26 @@ enum Command {
         /// Also write the figures as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum Review {
+    /// The pending candidates, with the mention and the candidate person side by side.
+    List {
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Decide whether a mention (SOURCE:RECORD_KEY:ROLE) is a person (PERSON_KEY); honoured by every later run.
+    Decide {
+        mention: pophub::link::review::MentionRef,
+        person_key: String,
+        #[arg(value_enum)]
+        decision: pophub::link::review::Verdict,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
     },
 }
 
@@ -246,6 +271,21 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
                 query::write_output(&batches, output.format, output.out.as_deref())?;
             }
         },
+        Command::Review { action: Review::List { warehouse, output } } => {
+            let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
+            let sql = "SELECT q.source || ':' || q.record_key || ':' || q.role AS mention, q.name_raw AS mention_name, \
+                       q.citizen_id_raw AS mention_number, q.points, q.person_key, p.name AS person_name, p.citizen_id AS person_number, \
+                       CAST(p.birth_date AS VARCHAR) AS person_born \
+                       FROM review_queue q LEFT JOIN person p ON p.person_key = q.person_key ORDER BY q.points DESC, mention";
+            let batches = ctx.sql(sql).await.map_err(query::QueryError::from)?.collect().await.map_err(query::QueryError::from)?;
+            query::write_output(&batches, output.format, output.out.as_deref())?;
+        }
+        Command::Review { action: Review::Decide { mention, person_key, decision, warehouse } } => {
+            let decided_at = chrono::Utc::now().to_rfc3339();
+            let record = pophub::link::review::Decision { mention: mention.clone(), person_key: person_key.clone(), decision, decided_at };
+            pophub::link::review::append(&warehouse, &record)?;
+            println!("recorded: {mention} {} {person_key}; every run from the next one honours it", if decision == pophub::link::review::Verdict::Same { "is" } else { "is not" });
+        }
         Command::Explain { mention, other, warehouse } => {
             let (match_points, margin_points) = warehouse_thresholds(&warehouse);
             let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;

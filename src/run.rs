@@ -52,7 +52,8 @@ async fn night(pipeline: &Pipeline, warehouse: &Path, staging: &Path, started_at
     let mentions = link::mentions::build(pipeline, &tables, as_of);
     lap("identity", &mut stages);
 
-    let (linked, linkage) = link::link(&mentions, &pipeline.linkage);
+    let decisions = link::review::Decisions::load(warehouse)?;
+    let (linked, linkage) = link::link(&mentions, &pipeline.linkage, &decisions);
     drop(mentions);
     let mut rules: BTreeMap<String, u64> = BTreeMap::new();
     for r in &linkage.rule {

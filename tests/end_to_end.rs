@@ -601,3 +601,36 @@ fn a_second_night_keeps_keys_and_publishes_what_changed() {
     let november = csv_rows(&ok(&["sql", "SELECT COUNT(*) FROM pension_payment WHERE month = DATE '2026-11-01'", "--warehouse", path(&warehouse), "--format", "csv"]));
     assert!(november[0][0].parse::<u64>().unwrap() > 0);
 }
+
+#[test]
+fn review_decisions_are_honoured_by_later_runs() {
+    let c = city(4000, 12);
+    let w = path(&c.warehouse);
+    let queue = csv_rows(&ok(&["review", "list", "--warehouse", w, "--format", "csv"]));
+    assert!(!queue.is_empty(), "the grey zone of a damaged city is not empty");
+    let (mention, person) = (queue[0][0].clone(), queue[0][4].clone());
+    let parts: Vec<&str> = mention.splitn(2, ':').collect();
+    let (source, rest) = (parts[0], parts[1]);
+    let (record_key, role) = rest.rsplit_once(':').unwrap();
+    let linked = |c: &City| {
+        let q = format!("SELECT person_key, link_rule FROM person_source WHERE source = '{source}' AND record_key = '{record_key}' AND role = '{role}'");
+        csv_rows(&ok(&["sql", &q, "--warehouse", path(&c.warehouse), "--format", "csv"]))[0].clone()
+    };
+    assert_ne!(linked(&c)[0], person);
+    let rerun = |c: &City| ok(&["run", PIPELINE, "--data-root", path(&c.data), "--warehouse", path(&c.warehouse)]);
+
+    ok(&["review", "decide", &mention, &person, "same", "--warehouse", w]);
+    rerun(&c);
+    assert_eq!(linked(&c), vec![person.clone(), "review".to_string()]);
+    let queue = csv_rows(&ok(&["review", "list", "--warehouse", w, "--format", "csv"]));
+    assert!(!queue.iter().any(|r| r[0] == mention), "a decided mention leaves the queue");
+
+    ok(&["review", "decide", &mention, &person, "different", "--warehouse", w]);
+    rerun(&c);
+    let now = linked(&c);
+    assert_ne!(now[0], person);
+    assert!(!csv_rows(&ok(&["review", "list", "--warehouse", w, "--format", "csv"])).iter().any(|r| r[0] == mention && r[4] == person));
+    // The key moves are published as events.
+    let events = csv_rows(&ok(&["sql", "SELECT COUNT(*) FROM person_key_event", "--warehouse", w, "--format", "csv"]));
+    assert!(events[0][0].parse::<u64>().unwrap() >= 2);
+}

@@ -77,6 +77,13 @@ pub struct LinkageOptions {
     /// How far ahead of the runner-up the best candidate must be.
     #[serde(default = "default_margin_points")]
     pub margin_points: i32,
+    /// A best candidate with at least this many points that is not linked goes to the review queue.
+    #[serde(default = "default_review_points")]
+    pub review_points: i32,
+}
+
+fn default_review_points() -> i32 {
+    2
 }
 
 fn default_match_points() -> i32 {
@@ -88,7 +95,7 @@ fn default_margin_points() -> i32 {
 
 impl Default for LinkageOptions {
     fn default() -> Self {
-        LinkageOptions { match_points: default_match_points(), margin_points: default_margin_points() }
+        LinkageOptions { match_points: default_match_points(), margin_points: default_margin_points(), review_points: default_review_points() }
     }
 }
 

@@ -1,8 +1,10 @@
 //! Link: every person mention resolved to a person with a stable key. `mentions` builds the
-//! table the linker reads, `score` weighs evidence, `resolve` decides.
+//! table the linker reads, `score` weighs evidence, `resolve` decides, `review` keeps reviewers'
+//! decisions.
 
 pub mod mentions;
 pub mod resolve;
+pub mod review;
 pub mod score;
 
 use std::sync::Arc;
@@ -23,29 +25,29 @@ pub fn person_key(source: &str, record_key: &str, role: &str) -> String {
     format!("P{hex}")
 }
 
-/// Links the mentions and returns them with `person_key`, `link_rule` and `link_points` appended.
-pub fn link(mentions: &RecordBatch, options: &LinkageOptions) -> (RecordBatch, Linkage) {
+/// Links the mentions and returns them with `person_key`, `link_rule`, `link_points` and the
+/// review candidate (`review_person_key`, `review_points`) appended.
+pub fn link(mentions: &RecordBatch, options: &LinkageOptions, decisions: &review::Decisions) -> (RecordBatch, Linkage) {
     let m = MentionColumns::new(mentions);
-    let linkage = resolve::resolve(&m, options);
-    let keys: Vec<String> = linkage
-        .founders
-        .iter()
-        .map(|&f| {
-            let f = f as usize;
-            person_key(m.source.value(f), m.record_key.value(f), m.role.value(f))
-        })
-        .collect();
+    let linkage = resolve::resolve(&m, &resolve::Judgement { options, decisions });
+    let keys = &linkage.keys;
     let person_key: StringArray = linkage.person_of.iter().map(|p| p.map(|p| keys[p as usize].as_str())).collect();
+    let review_key: StringArray = linkage.review.iter().map(|r| r.map(|(p, _)| keys[p as usize].as_str())).collect();
+    let review_points: Int32Array = linkage.review.iter().map(|r| r.map(|(_, points)| points)).collect();
     let rule: StringArray = linkage.rule.iter().map(|r| Some(r.as_str())).collect();
     let points: Int32Array = linkage.points.iter().copied().collect();
     let mut fields: Vec<Field> = mentions.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("person_key", DataType::Utf8, true));
     fields.push(Field::new("link_rule", DataType::Utf8, false));
     fields.push(Field::new("link_points", DataType::Int32, true));
+    fields.push(Field::new("review_person_key", DataType::Utf8, true));
+    fields.push(Field::new("review_points", DataType::Int32, true));
     let mut columns: Vec<ArrayRef> = mentions.columns().to_vec();
     columns.push(Arc::new(person_key));
     columns.push(Arc::new(rule));
     columns.push(Arc::new(points));
+    columns.push(Arc::new(review_key));
+    columns.push(Arc::new(review_points));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("columns match");
     (batch, linkage)
 }

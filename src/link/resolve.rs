@@ -8,6 +8,7 @@ use arrow::array::Array;
 
 use super::mentions::MentionColumns;
 use super::score::{IdEvidence, Score, Side, score};
+use super::review::{Decisions, MentionRef};
 use crate::config::LinkageOptions;
 use crate::identity::citizen_id::{self, IdStatus};
 use crate::identity::dates;
@@ -33,6 +34,8 @@ pub enum Rule {
     NewPerson,
     /// Matched nobody with enough evidence.
     Unmatched,
+    /// Linked by a reviewer's decision.
+    Review,
 }
 
 impl Rule {
@@ -46,6 +49,7 @@ impl Rule {
             Rule::Household => "household",
             Rule::NewPerson => "new_person",
             Rule::Unmatched => "unmatched",
+            Rule::Review => "review",
         }
     }
 }
@@ -59,10 +63,16 @@ pub struct Linkage {
     pub founders: Vec<u32>,
     /// Candidate pairs scored, for the run summary.
     pub pairs_scored: u64,
+    /// Each person's key.
+    pub keys: Vec<String>,
+    /// For unlinked mentions whose best candidate reached `review_points`: that person and the points.
+    pub review: Vec<Option<(u32, i32)>>,
 }
 
 struct Index<'a> {
     sides: Vec<Side<'a>>,
+    keys: Vec<String>,
+    by_key: HashMap<String, u32>,
     by_id: HashMap<&'a str, Vec<u32>>,
     by_name_birth: HashMap<(&'a str, i32), Vec<u32>>,
     by_pinyin_birth: HashMap<(&'a str, i32), Vec<u32>>,
@@ -71,8 +81,12 @@ struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
-    fn add(&mut self, side: Side<'a>) -> u32 {
+    /// Adds the person founded by mention `i`.
+    fn add(&mut self, m: &MentionColumns, i: usize, side: Side<'a>) -> u32 {
         let p = self.sides.len() as u32;
+        let key = super::person_key(m.source.value(i), m.record_key.value(i), m.role.value(i));
+        self.by_key.insert(key.clone(), p);
+        self.keys.push(key);
         if let Some(id) = side.citizen_id {
             self.by_id.entry(id).or_default().push(p);
         }
@@ -113,7 +127,30 @@ fn side_of<'a>(m: &MentionColumns<'a>, i: usize) -> Side<'a> {
     }
 }
 
-pub fn resolve(m: &MentionColumns, options: &LinkageOptions) -> Linkage {
+/// What a run is told besides the mentions: thresholds and reviewers' decisions.
+pub struct Judgement<'a> {
+    pub options: &'a LinkageOptions,
+    pub decisions: &'a Decisions,
+}
+
+impl Judgement<'_> {
+    /// A reviewer's "same" for this mention (the person, if still there); and candidates a
+    /// reviewer called "different" are dropped.
+    fn apply(&self, m: &MentionColumns, i: usize, index: &Index, candidates: &mut Vec<(u32, Score)>) -> Option<u32> {
+        if self.decisions.is_empty() {
+            return None;
+        }
+        let mention = MentionRef { source: m.source.value(i).into(), record_key: m.record_key.value(i).into(), role: m.role.value(i).into() };
+        if let Some(p) = self.decisions.same.get(&mention).and_then(|key| index.by_key.get(key)) {
+            return Some(*p);
+        }
+        candidates.retain(|(p, _)| !self.decisions.different.contains(&(mention.clone(), index.keys[*p as usize].clone())));
+        None
+    }
+}
+
+pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
+    let options = judgement.options;
     let n = m.len();
     let mut out = Linkage {
         person_of: vec![None; n],
@@ -121,9 +158,13 @@ pub fn resolve(m: &MentionColumns, options: &LinkageOptions) -> Linkage {
         points: vec![None; n],
         founders: Vec::new(),
         pairs_scored: 0,
+        keys: Vec::new(),
+        review: vec![None; n],
     };
     let mut index = Index {
         sides: Vec::new(),
+        keys: Vec::new(),
+        by_key: HashMap::new(),
         by_id: HashMap::new(),
         by_name_birth: HashMap::new(),
         by_pinyin_birth: HashMap::new(),
@@ -144,7 +185,7 @@ pub fn resolve(m: &MentionColumns, options: &LinkageOptions) -> Linkage {
                 out.rule[i] = Rule::RegisterDuplicate;
             }
             None => {
-                let p = index.add(side);
+                let p = index.add(m, i, side);
                 out.founders.push(i as u32);
                 out.person_of[i] = Some(p);
                 out.rule[i] = Rule::Register;
@@ -157,7 +198,7 @@ pub fn resolve(m: &MentionColumns, options: &LinkageOptions) -> Linkage {
         by_record.entry((m.source.value(i), m.source_row.value(i))).or_default().push(i);
     }
     let others: Vec<usize> = (0..n).filter(|&i| !m.authority.value(i)).collect();
-    let unlinked = link_pass(m, &others, &index, &by_record, options, &mut out);
+    let unlinked = link_pass(m, &others, &index, &by_record, judgement, &mut out);
 
     // Mentions of roles that start persons (a newborn, someone registered elsewhere) and that
     // matched nobody found a person, one by one, so a second mention of the same newcomer joins
@@ -165,19 +206,26 @@ pub fn resolve(m: &MentionColumns, options: &LinkageOptions) -> Linkage {
     let (creating, rest): (Vec<usize>, Vec<usize>) = unlinked.into_iter().partition(|&i| m.creates_persons.value(i));
     for i in creating {
         let side = side_of(m, i);
-        let (candidates, scored) = candidates(m, i, &side, &index);
+        let (mut candidates, scored) = candidates(m, i, &side, &index);
         out.pairs_scored += scored as u64;
+        if let Some(p) = judgement.apply(m, i, &index, &mut candidates) {
+            record_link(&mut out, i, p, score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
+            continue;
+        }
         match decide(&candidates, options) {
             Ok((p, s)) => record_link(&mut out, i, p, s, rule_for(&s)),
-            Err(_) => {
-                let p = index.add(side);
+            Err(best) => {
+                // A new person, but a reviewer may see the best candidate and merge them.
+                out.review[i] = best.filter(|(_, points)| *points >= options.review_points);
+                let p = index.add(m, i, side);
                 out.founders.push(i as u32);
                 out.person_of[i] = Some(p);
                 out.rule[i] = Rule::NewPerson;
             }
         }
     }
-    link_pass(m, &rest, &index, &by_record, options, &mut out);
+    link_pass(m, &rest, &index, &by_record, judgement, &mut out);
+    out.keys = index.keys;
     out
 }
 
@@ -190,6 +238,7 @@ fn rule_for(s: &Score) -> Rule {
 }
 
 fn record_link(out: &mut Linkage, i: usize, p: u32, s: Score, rule: Rule) {
+    out.review[i] = None;
     out.person_of[i] = Some(p);
     out.points[i] = Some(s.points);
     out.rule[i] = rule;
@@ -203,18 +252,24 @@ fn link_pass(
     mentions: &[usize],
     index: &Index,
     by_record: &HashMap<(&str, u32), Vec<usize>>,
-    options: &LinkageOptions,
+    judgement: &Judgement,
     out: &mut Linkage,
 ) -> Vec<usize> {
+    let options = judgement.options;
     let mut unlinked = Vec::new();
     for &i in mentions {
         let side = side_of(m, i);
-        let (candidates, scored) = candidates(m, i, &side, index);
+        let (mut candidates, scored) = candidates(m, i, &side, index);
         out.pairs_scored += scored as u64;
+        if let Some(p) = judgement.apply(m, i, index, &mut candidates) {
+            record_link(out, i, p, score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
+            continue;
+        }
         match decide(&candidates, options) {
             Ok((p, s)) => record_link(out, i, p, s, rule_for(&s)),
             Err(best) => {
-                out.points[i] = best;
+                out.points[i] = best.map(|(_, points)| points);
+                out.review[i] = best.filter(|(_, points)| *points >= options.review_points);
                 unlinked.push(i);
             }
         }
@@ -236,6 +291,7 @@ fn link_pass(
                 }
             }
         }
+        judgement.apply(m, i, index, &mut candidates);
         out.pairs_scored += candidates.len() as u64;
         match decide(&candidates, options) {
             Ok((p, s)) => record_link(out, i, p, s, Rule::Household),
@@ -245,8 +301,8 @@ fn link_pass(
     left
 }
 
-/// The best candidate if it has enough points and a clear lead; otherwise the best points seen.
-fn decide(candidates: &[(u32, Score)], options: &LinkageOptions) -> Result<(u32, Score), Option<i32>> {
+/// The best candidate if it has enough points and a clear lead; otherwise the best candidate seen and its points.
+fn decide(candidates: &[(u32, Score)], options: &LinkageOptions) -> Result<(u32, Score), Option<(u32, i32)>> {
     let mut best: Option<(u32, Score)> = None;
     let mut runner_up: Option<i32> = None;
     for &(p, s) in candidates {
@@ -260,7 +316,7 @@ fn decide(candidates: &[(u32, Score)], options: &LinkageOptions) -> Result<(u32,
     }
     match best {
         Some((p, s)) if s.points >= options.match_points && runner_up.is_none_or(|r| s.points - r >= options.margin_points) => Ok((p, s)),
-        other => Err(other.map(|(_, s)| s.points)),
+        other => Err(other.map(|(p, s)| (p, s.points))),
     }
 }
 

@@ -100,6 +100,12 @@ const TABLES: &[(&str, &str)] = &[
            AND m.citizen_id NOT IN (SELECT citizen_id FROM twice)",
     ),
     (
+        "review_queue",
+        "SELECT m.source, m.record_key, m.role, m.name_raw, m.citizen_id_raw, m.review_person_key AS person_key, \
+                m.review_points AS points \
+         FROM mention m WHERE m.review_person_key IS NOT NULL",
+    ),
+    (
         "house",
         "SELECT unit_no AS house_key, MIN(address) AS address, address_key(MIN(address)) AS address_key, \
                 MIN(area) AS floor_area, MIN(usage) AS usage, MIN(registered_on) AS registered_on, \

@@ -13,23 +13,7 @@ use crate::identity::citizen_id::{self, IdStatus};
 use crate::identity::{dates, names};
 use crate::link::score::{IdEvidence, Side, breakdown};
 
-/// A mention as `source:record_key:role`.
-#[derive(Debug, Clone)]
-pub struct MentionRef {
-    pub source: String,
-    pub record_key: String,
-    pub role: String,
-}
-
-impl std::str::FromStr for MentionRef {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match (s.find(':'), s.rfind(':')) {
-            (Some(a), Some(b)) if a < b => Ok(MentionRef { source: s[..a].into(), record_key: s[a + 1..b].into(), role: s[b + 1..].into() }),
-            _ => Err(format!("`{s}` is not SOURCE:RECORD_KEY:ROLE, e.g. si_insured:SI000000001:insured")),
-        }
-    }
-}
+pub use crate::link::review::MentionRef;
 
 /// One published mention, as text.
 struct Mention {

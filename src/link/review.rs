@@ -1,0 +1,108 @@
+//! Review: candidate links in the grey zone (enough points to look at, not enough to link) are
+//! published as the `review_queue`; a person decides "same" or "different", and every later run
+//! honours the decision. Decisions are kept in `<warehouse>/_review/decisions.jsonl`.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A mention as `source:record_key:role`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MentionRef {
+    pub source: String,
+    pub record_key: String,
+    pub role: String,
+}
+
+impl std::str::FromStr for MentionRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match (s.find(':'), s.rfind(':')) {
+            (Some(a), Some(b)) if a < b => Ok(MentionRef { source: s[..a].into(), record_key: s[a + 1..b].into(), role: s[b + 1..].into() }),
+            _ => Err(format!("`{s}` is not SOURCE:RECORD_KEY:ROLE, e.g. si_insured:SI000000001:insured")),
+        }
+    }
+}
+
+impl std::fmt::Display for MentionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.source, self.record_key, self.role)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Same,
+    Different,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Decision {
+    pub mention: MentionRef,
+    pub person_key: String,
+    pub decision: Verdict,
+    pub decided_at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: line {line}: {message}; fix or remove the line")]
+    Bad { path: PathBuf, line: usize, message: String },
+}
+
+/// Every decision taken so far; a later decision on the same pair replaces an earlier one.
+#[derive(Debug, Default)]
+pub struct Decisions {
+    pub same: HashMap<MentionRef, String>,
+    pub different: HashSet<(MentionRef, String)>,
+}
+
+fn file(warehouse: &Path) -> PathBuf {
+    warehouse.join("_review").join("decisions.jsonl")
+}
+
+impl Decisions {
+    pub fn load(warehouse: &Path) -> Result<Decisions, ReviewError> {
+        let path = file(warehouse);
+        let mut out = Decisions::default();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(source) => return Err(ReviewError::Io { path, source }),
+        };
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let d: Decision = serde_json::from_str(line).map_err(|e| ReviewError::Bad { path: path.clone(), line: n + 1, message: e.to_string() })?;
+            match d.decision {
+                Verdict::Same => {
+                    out.different.remove(&(d.mention.clone(), d.person_key.clone()));
+                    out.same.insert(d.mention, d.person_key);
+                }
+                Verdict::Different => {
+                    if out.same.get(&d.mention) == Some(&d.person_key) {
+                        out.same.remove(&d.mention);
+                    }
+                    out.different.insert((d.mention, d.person_key));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.same.is_empty() && self.different.is_empty()
+    }
+}
+
+/// Records a decision; it takes effect from the next run.
+pub fn append(warehouse: &Path, decision: &Decision) -> Result<(), ReviewError> {
+    let path = file(warehouse);
+    let io = |source| ReviewError::Io { path: path.clone(), source };
+    std::fs::create_dir_all(path.parent().expect("in _review")).map_err(io)?;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
+    writeln!(f, "{}", serde_json::to_string(decision).expect("serialises")).map_err(io)
+}
