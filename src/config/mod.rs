@@ -60,7 +60,7 @@ pub struct PipelineOptions {
 }
 
 fn default_memory_limit_mb() -> usize {
-    256
+    64
 }
 
 fn default_batch_rows() -> usize {

@@ -31,7 +31,7 @@ fn sql_type(kind: &str, field: &str) -> &'static str {
     }
 }
 
-/// `SELECT … UNION ALL SELECT …` over the sources of one kind; `None` when no source has it.
+/// `SELECT … UNION ALL SELECT …` over the sources of one kind; a typed empty view when none has it.
 pub fn view_sql(pipeline: &Pipeline, kind: &str) -> String {
     let (_, fields) = KINDS.iter().find(|(k, _)| *k == kind).expect("known kind");
     let selects: Vec<String> = pipeline
