@@ -60,7 +60,7 @@ pub struct PipelineOptions {
 }
 
 fn default_memory_limit_mb() -> usize {
-    64
+    256
 }
 
 fn default_batch_rows() -> usize {
