@@ -62,19 +62,15 @@ pub struct Evaluation {
     pub voter_roll: ReportScore,
 }
 
-fn register_text_csv(ctx: &SessionContext, name: &str, path: &Path, columns: &[&str]) -> impl std::future::Future<Output = Result<(), EvaluateError>> {
-    let schema = Schema::new(columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>());
-    let path = path.to_path_buf();
-    let ctx = ctx.clone();
-    let name = name.to_string();
-    async move {
-        if !path.is_file() {
-            return Err(EvaluateError::Truth { path, message: "missing".into() });
-        }
-        let options = CsvReadOptions::new().has_header(true).schema(&schema);
-        ctx.register_csv(name.as_str(), path.to_string_lossy().as_ref(), options).await?;
-        Ok(())
+/// Registers a truth file with every column as text (ID numbers must not become integers).
+async fn register_text_csv(ctx: &SessionContext, name: &str, path: &Path, columns: &[&str]) -> Result<(), EvaluateError> {
+    if !path.is_file() {
+        return Err(EvaluateError::Truth { path: path.to_path_buf(), message: "missing".into() });
     }
+    let schema = Schema::new(columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>());
+    let options = CsvReadOptions::new().has_header(true).schema(&schema);
+    ctx.register_csv(name, path.to_string_lossy().as_ref(), options).await?;
+    Ok(())
 }
 
 async fn count(ctx: &SessionContext, sql: &str) -> Result<u64, EvaluateError> {

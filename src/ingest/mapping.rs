@@ -108,12 +108,12 @@ impl<'a> Mapper<'a> {
             }
         };
         let engine = |message: String| IngestError::Engine { source_name: self.source.name.clone(), message };
-        let table = MemTable::try_new(raw.batch.schema(), vec![vec![raw.batch.clone()]]).map_err(|e| engine(e.to_string()))?;
+        let first_of_its_shape = self.planned.insert(raw.columns.clone());
+        let table = MemTable::try_new(raw.batch.schema(), vec![vec![raw.batch]]).map_err(|e| engine(e.to_string()))?;
         ctx.deregister_table("raw").map_err(|e| engine(e.to_string()))?;
         ctx.register_table("raw", Arc::new(table)).map_err(|e| engine(e.to_string()))?;
         // Plan each expression alone first (once per shape of file), so a broken one is reported
         // under its own key.
-        let first_of_its_shape = self.planned.insert(raw.columns.clone());
         for t in self.targets.iter().filter(|_| first_of_its_shape) {
             if let Err(e) = ctx.sql(&format!("SELECT {} FROM raw LIMIT 0", sql_of(t, false))).await {
                 return Err(IngestError::Expression {
