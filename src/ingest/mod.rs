@@ -8,6 +8,7 @@ mod facts;
 mod json_lines;
 mod mapping;
 pub mod raw;
+mod repeat_filter;
 mod spreadsheet;
 mod staging;
 mod stream;
@@ -159,7 +160,8 @@ async fn ingest_source(
     let mut drift_events = Vec::new();
     let mut mapper = mapping::Mapper::new(source, as_of);
     let staged_path = staging.join(format!("{}.parquet", source.name));
-    let mut stage = staging::Stage::new(&staged_path, mapper.empty_schema(), source, &source.name, pipeline.pipeline.batch_rows)?;
+    let input_bytes = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let mut stage = staging::Stage::new(&staged_path, mapper.empty_schema(), source, pipeline.pipeline.batch_rows, input_bytes)?;
     let mut quarantine = Vec::new();
     for path in files {
         let file_name = path.to_string_lossy().to_string();
@@ -208,8 +210,8 @@ async fn ingest_source(
     }
     let staged = stage.finish()?;
     // The record key identifies a row within the source: later rows with a key already seen
-    // are quarantined. Found by a query over the staged rows, so no key set is held in memory.
-    let duplicates = staging::duplicate_keys(ctx, &staged, &source.name).await?;
+    // are quarantined. No set of every key is held in memory (see `repeat_filter`).
+    let duplicates = stage.duplicate_keys()?;
     let rejected_indexes: Vec<u32> = duplicates.iter().map(|d| d.index).collect();
     for d in duplicates {
         if let Some(file) = stats.files.iter_mut().find(|f| f.path == d.quarantined.file) {

@@ -1,19 +1,22 @@
 //! Staging: a source's accepted rows are written to a Parquet file as each chunk is mapped,
 //! each with `_index`, its position among the source's accepted rows. Only the columns the
 //! linker needs stay in memory, and not at all for sources without person mentions (payments).
-//! Checks that need every row (duplicate record keys) are DataFusion queries over the file.
+//! Duplicate record keys are found in two passes: a repeat filter sees each key as it is staged,
+//! then only the rows of suspect keys are read back from the file and checked exactly.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+use super::repeat_filter::RepeatFilter;
 use super::{INDEX_COLUMN, IngestError, Quarantined};
 use crate::config::Source;
 
@@ -26,6 +29,9 @@ pub struct Stage {
     kept: Vec<usize>,
     kept_batches: Vec<RecordBatch>,
     source_name: String,
+    /// Every staged record key, seen once, for the duplicate check.
+    repeats: RepeatFilter,
+    key_column: usize,
 }
 
 fn staging_error(name: &str, e: impl std::fmt::Display) -> IngestError {
@@ -33,7 +39,9 @@ fn staging_error(name: &str, e: impl std::fmt::Display) -> IngestError {
 }
 
 impl Stage {
-    pub fn new(path: &Path, mapped: SchemaRef, source: &Source, name: &str, batch_rows: usize) -> Result<Stage, IngestError> {
+    /// A stage for a source of about `input_bytes` bytes (which sizes the duplicate check).
+    pub fn new(path: &Path, mapped: SchemaRef, source: &Source, batch_rows: usize, input_bytes: u64) -> Result<Stage, IngestError> {
+        let name = source.name.as_str();
         let mut fields: Vec<Field> = mapped.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new(INDEX_COLUMN, DataType::UInt32, false));
         let schema = Arc::new(Schema::new(fields));
@@ -56,7 +64,18 @@ impl Stage {
                 .map(|(i, _)| i)
                 .collect()
         };
-        Ok(Stage { path: path.to_path_buf(), writer: Some(writer), schema, next_index: 0, kept, kept_batches: Vec::new(), source_name: name.to_string() })
+        let key_column = schema.index_of("record_key").expect("mapped schema has record_key");
+        Ok(Stage {
+            path: path.to_path_buf(),
+            writer: Some(writer),
+            schema,
+            next_index: 0,
+            kept,
+            kept_batches: Vec::new(),
+            source_name: name.to_string(),
+            repeats: RepeatFilter::for_input(input_bytes),
+            key_column,
+        })
     }
 
     /// Stages a mapped chunk's accepted rows.
@@ -66,6 +85,10 @@ impl Stage {
         columns.push(Arc::new(UInt32Array::from_iter_values(self.next_index..self.next_index + n)));
         self.next_index += n;
         let staged = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| staging_error(&self.source_name, e))?;
+        let keys = arrow::compute::cast(staged.column(self.key_column), &DataType::Utf8).map_err(|e| staging_error(&self.source_name, e))?;
+        for key in keys.as_string::<i32>().iter().flatten() {
+            self.repeats.see(key);
+        }
         if !self.kept.is_empty() {
             self.kept_batches.push(staged.project(&self.kept).map_err(|e| staging_error(&self.source_name, e))?);
         }
@@ -101,47 +124,47 @@ pub struct Duplicate {
     pub quarantined: Quarantined,
 }
 
-/// Rows whose record key appeared earlier in the source, found by a query over the staged file.
-pub async fn duplicate_keys(ctx: &SessionContext, staged: &Path, name: &str) -> Result<Vec<Duplicate>, IngestError> {
-    let table = format!("staged_{name}");
-    let engine = |e: datafusion::error::DataFusionError| staging_error(name, e);
-    ctx.register_parquet(table.as_str(), staged.to_string_lossy().as_ref(), ParquetReadOptions::default()).await.map_err(engine)?;
-    // First the keys that repeat (an aggregation that spills to disk under the memory limit,
-    // with a small result), then only their rows; every row after a key's first is a duplicate.
-    let repeated = format!("SELECT record_key FROM \"{table}\" GROUP BY record_key HAVING COUNT(*) > 1");
-    let keys = ctx.sql(&repeated).await.map_err(engine)?.collect().await.map_err(engine)?;
-    let batches = if keys.iter().all(|b| b.num_rows() == 0) {
-        Vec::new()
-    } else {
-        let keys_table = format!("{table}_repeated");
-        ctx.register_batch(keys_table.as_str(), arrow::compute::concat_batches(&keys[0].schema(), &keys).map_err(|e| staging_error(name, e))?)
-            .map_err(engine)?;
-        let sql = format!(
-            "SELECT _index, _file, _row, _position, record_key FROM (\
-               SELECT s._index, s._file, s._row, s._position, s.record_key, \
-                      ROW_NUMBER() OVER (PARTITION BY s.record_key ORDER BY s._index) AS n \
-               FROM \"{table}\" s WHERE s.record_key IN (SELECT record_key FROM \"{keys_table}\")) \
-             WHERE n > 1 ORDER BY _index"
-        );
-        let rows = ctx.sql(&sql).await.map_err(engine)?.collect().await.map_err(engine)?;
-        ctx.deregister_table(keys_table.as_str()).map_err(engine)?;
-        rows
-    };
-    ctx.deregister_table(table.as_str()).map_err(engine)?;
-    let mut out = Vec::new();
-    for b in batches {
-        let text = |i: usize| arrow::compute::cast(b.column(i), &DataType::Utf8).expect("to text");
-        let (files, positions, keys) = (text(1), text(3), text(4));
-        let rows = arrow::compute::cast(b.column(2), &DataType::UInt64).expect("to u64");
-        let index = arrow::compute::cast(b.column(0), &DataType::UInt32).expect("to u32");
-        for r in 0..b.num_rows() {
-            let key = keys.as_string::<i32>().value(r).to_string();
+/// The staged columns the duplicate check reads back.
+const DUPLICATE_COLUMNS: [&str; 5] = ["record_key", INDEX_COLUMN, "_file", "_row", "_position"];
+
+impl Stage {
+    /// Rows whose record key appeared earlier in the source. The repeat filter saw every key as
+    /// it was staged; only rows of its suspect keys are read back and checked exactly.
+    pub fn duplicate_keys(&self) -> Result<Vec<Duplicate>, IngestError> {
+        if !self.repeats.has_suspects() {
+            return Ok(Vec::new());
+        }
+        let error = |e: &dyn std::fmt::Display| staging_error(&self.source_name, e);
+        let file = File::open(&self.path).map_err(|e| IngestError::Io { file: self.path.clone(), source: e })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| error(&e))?;
+        let wanted: Vec<usize> = DUPLICATE_COLUMNS.iter().map(|c| self.schema.index_of(c).expect("staged column")).collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
+        // (index, key, file, row, position) of every row of a suspect key, in staging order.
+        let mut rows: Vec<(u32, String, String, u64, String)> = Vec::new();
+        for batch in builder.with_projection(mask).build().map_err(|e| error(&e))? {
+            let batch = batch.map_err(|e| error(&e))?;
+            let text = |name: &str| arrow::compute::cast(batch.column_by_name(name).expect("projected"), &DataType::Utf8).expect("to text");
+            let (keys, files, positions) = (text("record_key"), text("_file"), text("_position"));
+            let (keys, files, positions) = (keys.as_string::<i32>(), files.as_string::<i32>(), positions.as_string::<i32>());
+            let lines = arrow::compute::cast(batch.column_by_name("_row").expect("projected"), &DataType::UInt64).expect("to u64");
+            let index = batch.column_by_name(INDEX_COLUMN).expect("projected").as_primitive::<arrow::datatypes::UInt32Type>();
+            for r in (0..batch.num_rows()).filter(|&r| self.repeats.is_suspect(keys.value(r))) {
+                let line = lines.as_primitive::<arrow::datatypes::UInt64Type>().value(r);
+                rows.push((index.value(r), keys.value(r).to_string(), files.value(r).to_string(), line, positions.value(r).to_string()));
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (index, key, file, row, position) in rows {
+            if seen.insert(key.clone()) {
+                continue;
+            }
             out.push(Duplicate {
-                index: index.as_primitive::<arrow::datatypes::UInt32Type>().value(r),
+                index,
                 quarantined: Quarantined {
-                    file: files.as_string::<i32>().value(r).to_string(),
-                    row: rows.as_primitive::<arrow::datatypes::UInt64Type>().value(r),
-                    position: positions.as_string::<i32>().value(r).to_string(),
+                    file,
+                    row,
+                    position,
                     reason: "duplicate_record_key",
                     column: Some("record_key".into()),
                     message: format!("record key {key} already seen in this source"),
@@ -149,6 +172,6 @@ pub async fn duplicate_keys(ctx: &SessionContext, staged: &Path, name: &str) -> 
                 },
             });
         }
+        Ok(out)
     }
-    Ok(out)
 }
