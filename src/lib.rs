@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod link;
 pub mod publish;
 pub mod query;
+pub mod rng;
 pub mod run;
 
 /// Any error of the library, by layer.
@@ -33,6 +34,8 @@ pub enum Error {
     Evaluate(#[from] evaluate::EvaluateError),
     #[error(transparent)]
     Review(#[from] link::review::ReviewError),
+    #[error(transparent)]
+    Model(#[from] link::model::ModelError),
     /// Drift whose source policy is `stop`: nothing was published.
     #[error("{0} drift finding(s) stopped the night before anything was published (see above); fix the export or set the source's [source.drift] policy")]
     Drift(usize),

@@ -69,6 +69,10 @@ enum Command {
         /// The day the exports describe, instead of the pipeline's `as_of`.
         #[arg(long)]
         as_of: Option<NaiveDate>,
+        /// Learn the linkage model again from tonight's data instead of using the warehouse's
+        /// (links near the thresholds may move; the moves are published in person_key_event).
+        #[arg(long)]
+        retrain: bool,
     },
     /// Run SQL on the latest published tables (the query from standard input when not given).
     Sql {
@@ -213,12 +217,12 @@ fn warehouse_as_of(warehouse: &Path) -> NaiveDate {
         .unwrap_or_else(|| chrono::Utc::now().date_naive())
 }
 
-/// The linkage thresholds the latest run used, else the defaults.
-fn warehouse_thresholds(warehouse: &Path) -> (i32, i32) {
+/// The linkage thresholds the latest run used (match weight, margin), else the defaults.
+fn warehouse_thresholds(warehouse: &Path) -> (f64, f64) {
     let defaults = pophub::config::LinkageOptions::default();
     let linkage = latest_manifest(warehouse).and_then(|v| v.get("linkage").cloned());
-    let get = |k: &str, d: i32| linkage.as_ref().and_then(|l| l.get(k)).and_then(|v| v.as_i64()).map_or(d, |v| v as i32);
-    (get("match_points", defaults.match_points), get("margin_points", defaults.margin_points))
+    let get = |k: &str, d: f64| linkage.as_ref().and_then(|l| l.get(k)).and_then(|v| v.as_f64()).unwrap_or(d);
+    (get("match_weight", defaults.match_weight), get("margin_weight", defaults.margin_weight))
 }
 
 async fn execute(command: Command) -> anyhow::Result<u8> {
@@ -240,10 +244,10 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
             let p = Pipeline::load(&pipeline, data_root.as_deref())?;
             println!("{}: ok ({} sources)", pipeline.display(), p.sources.len());
         }
-        Command::Run { pipeline, warehouse, data_root, as_of } => {
+        Command::Run { pipeline, warehouse, data_root, as_of, retrain } => {
             let mut p = Pipeline::load(&pipeline, data_root.as_deref())?;
             p.pipeline.as_of = as_of.or(p.pipeline.as_of);
-            let manifest = pophub::run::run(&p, &warehouse).await.with_context(|| format!("running {}", pipeline.display()))?;
+            let manifest = pophub::run::run(&p, &warehouse, retrain).await.with_context(|| format!("running {}", pipeline.display()))?;
             print!("{}", pophub::run::summary(&manifest));
         }
         Command::Sql { query, warehouse, output } => {
@@ -274,9 +278,9 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
         Command::Review { action: Review::List { warehouse, output } } => {
             let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
             let sql = "SELECT q.source || ':' || q.record_key || ':' || q.role AS mention, q.name_raw AS mention_name, \
-                       q.citizen_id_raw AS mention_number, q.points, q.person_key, p.name AS person_name, p.citizen_id AS person_number, \
+                       q.citizen_id_raw AS mention_number, round(q.match_weight, 1) AS match_weight, q.person_key, p.name AS person_name, p.citizen_id AS person_number, \
                        CAST(p.birth_date AS VARCHAR) AS person_born \
-                       FROM review_queue q LEFT JOIN person p ON p.person_key = q.person_key ORDER BY q.points DESC, mention";
+                       FROM review_queue q LEFT JOIN person p ON p.person_key = q.person_key ORDER BY match_weight DESC, mention";
             let batches = ctx.sql(sql).await.map_err(query::QueryError::from)?.collect().await.map_err(query::QueryError::from)?;
             query::write_output(&batches, output.format, output.out.as_deref())?;
         }
@@ -287,9 +291,11 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
             println!("recorded: {mention} {} {person_key}; every run from the next one honours it", if decision == pophub::link::review::Verdict::Same { "is" } else { "is not" });
         }
         Command::Explain { mention, other, warehouse } => {
-            let (match_points, margin_points) = warehouse_thresholds(&warehouse);
+            let thresholds = warehouse_thresholds(&warehouse);
+            let model = pophub::link::model::Model::load(&warehouse)?
+                .with_context(|| format!("{} has no linkage model; run the pipeline into it first", warehouse.display()))?;
             let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
-            print!("{}", query::explain::explain(&ctx, &mention, other.as_ref(), match_points, margin_points).await?);
+            print!("{}", query::explain::explain(&ctx, &model, &mention, other.as_ref(), thresholds).await?);
         }
         Command::Evaluate { truth, warehouse, min_precision, min_recall, json } => {
             let evaluation = pophub::evaluate::evaluate(&warehouse, &truth, warehouse_as_of(&warehouse)).await?;

@@ -10,23 +10,25 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{DriftAction, Pipeline};
 use crate::ingest::drift::{self, DriftEvent, PreviousSource};
-use crate::link;
+use crate::link::{self, model::Model};
 use crate::publish::{self, manifest::{LinkSummary, RunManifest, StageTiming, peak_memory_bytes}};
 
-/// Runs the pipeline into the warehouse and returns its manifest.
-pub async fn run(pipeline: &Pipeline, warehouse: &Path) -> Result<RunManifest, crate::Error> {
+/// Runs the pipeline into the warehouse and returns its manifest. The linkage model of earlier
+/// nights is used unless `retrain` is set or there is none; a model learned tonight is kept for
+/// the nights after, so unchanged records keep their links.
+pub async fn run(pipeline: &Pipeline, warehouse: &Path, retrain: bool) -> Result<RunManifest, crate::Error> {
     let started_at = Utc::now();
     let run_id = started_at.format("%Y%m%dT%H%M%S%3fZ").to_string();
     // Accepted rows wait in a staging folder of the warehouse until they are published; the
     // folder goes once the night is published or stopped.
     let staging = warehouse.join("_staging").join(&run_id);
-    let result = night(pipeline, warehouse, &staging, started_at, run_id).await;
+    let result = night(pipeline, warehouse, &staging, started_at, run_id, retrain).await;
     let _ = std::fs::remove_dir_all(&staging);
     let _ = std::fs::remove_dir(warehouse.join("_staging"));
     result
 }
 
-async fn night(pipeline: &Pipeline, warehouse: &Path, staging: &Path, started_at: chrono::DateTime<Utc>, run_id: String) -> Result<RunManifest, crate::Error> {
+async fn night(pipeline: &Pipeline, warehouse: &Path, staging: &Path, started_at: chrono::DateTime<Utc>, run_id: String, retrain: bool) -> Result<RunManifest, crate::Error> {
     let as_of: NaiveDate = pipeline.pipeline.as_of.unwrap_or_else(|| started_at.date_naive());
     let mut stages = Vec::new();
     let mut clock = Instant::now();
@@ -53,15 +55,18 @@ async fn night(pipeline: &Pipeline, warehouse: &Path, staging: &Path, started_at
     lap("identity", &mut stages);
 
     let decisions = link::review::Decisions::load(warehouse)?;
-    let (linked, linkage) = link::link(&mentions, &pipeline.linkage, &decisions);
+    let stored = if retrain { None } else { Model::load(warehouse)? };
+    let (linked, linkage) = link::link(&mentions, &pipeline.linkage, &decisions, stored.as_ref());
     drop(mentions);
     let mut rules: BTreeMap<String, u64> = BTreeMap::new();
     for r in &linkage.rule {
         *rules.entry(r.as_str().to_string()).or_default() += 1;
     }
     let summary = LinkSummary {
-        match_points: pipeline.linkage.match_points,
-        margin_points: pipeline.linkage.margin_points,
+        match_weight: pipeline.linkage.match_weight,
+        margin_weight: pipeline.linkage.margin_weight,
+        model_trained: linkage.trained,
+        model: linkage.model.clone(),
         mentions: linkage.rule.len() as u64,
         persons: linkage.founders.len() as u64,
         pairs_scored: linkage.pairs_scored,
@@ -94,6 +99,9 @@ async fn night(pipeline: &Pipeline, warehouse: &Path, staging: &Path, started_at
         stages,
         peak_memory_bytes: peak_memory_bytes(),
     };
+    if manifest.linkage.model_trained {
+        manifest.linkage.model.save(warehouse)?;
+    }
     manifest.write(warehouse)?;
     Ok(manifest)
 }
@@ -127,7 +135,14 @@ pub fn summary(m: &RunManifest) -> String {
         out.push_str(&drift::render(&m.drift));
     }
     let l = &m.linkage;
-    out.push_str(&format!("\nmentions {} → persons {} ({} candidate pairs scored)\n", l.mentions, l.persons, l.pairs_scored));
+    out.push_str(&format!(
+        "\nmentions {} → persons {} ({} candidate pairs scored; model {}, prior {:.1})\n",
+        l.mentions,
+        l.persons,
+        l.pairs_scored,
+        if l.model_trained { "learned tonight" } else { "of earlier nights" },
+        l.model.prior_weight
+    ));
     for (rule, n) in &l.rules {
         out.push_str(&format!("    {rule:<20} {n:>10}\n"));
     }

@@ -539,7 +539,9 @@ fn explain_shows_why_and_conflicts_are_published() {
     );
     let (a, b) = (&conflict[0][0], &conflict[0][1]);
     let text = ok(&["explain", a, b, "--warehouse", path(&c.warehouse)]);
-    assert!(text.contains("same number") && text.contains("+10") && text.contains("do not share"), "{text}");
+    // A spouse's number keyed by mistake is set aside, not counted for or against anyone.
+    assert!(text.contains("set aside: the number is a person's of another name") && text.contains("do not share"), "{text}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with("prior")) && text.contains("name         different"), "{text}");
     // A repaired number, explained against the record that founded its person.
     let repaired = sql("SELECT source || ':' || record_key || ':' || role FROM person_source WHERE link_rule = 'id_repaired' ORDER BY 1 LIMIT 1");
     let text = ok(&["explain", &repaired[0][0], "--warehouse", path(&c.warehouse)]);
@@ -563,9 +565,17 @@ fn a_second_night_keeps_keys_and_publishes_what_changed() {
         let rows = csv_rows(&ok(&["sql", "SELECT source, record_key, role, person_key FROM person_source", "--warehouse", path(&warehouse), "--format", "csv"]));
         rows.into_iter().map(|r| ((r[0].clone(), r[1].clone(), r[2].clone()), r[3].clone())).collect()
     };
+    let model_trained = || -> bool {
+        let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(warehouse.join("_runs/latest.json")).unwrap()).unwrap();
+        manifest["linkage"]["model_trained"].as_bool().unwrap()
+    };
     ok(&["run", PIPELINE, "--data-root", path(&first), "--warehouse", path(&warehouse)]);
+    assert!(model_trained(), "the first night learns the linkage model");
+    let model = std::fs::read_to_string(warehouse.join("_linkage/model.json")).unwrap();
     let before = keys();
     ok(&["run", PIPELINE, "--data-root", path(&second), "--warehouse", path(&warehouse), "--as-of", "2026-11-02"]);
+    assert!(!model_trained(), "later nights reuse it");
+    assert_eq!(std::fs::read_to_string(warehouse.join("_linkage/model.json")).unwrap(), model);
     let after = keys();
 
     // Every person whose records did not change keeps the same key on every mention.

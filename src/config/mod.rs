@@ -53,8 +53,8 @@ pub struct PipelineOptions {
     /// Rows per Arrow batch while reading.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
-    /// Memory ingest's queries (the duplicate-key check over staged rows) may hold before they
-    /// spill to disk. Files themselves stream in chunks whatever their size.
+    /// Memory pool of ingest's mapping queries (one batch at a time). Files themselves stream in
+    /// chunks whatever their size.
     #[serde(default = "default_memory_limit_mb")]
     pub memory_limit_mb: usize,
 }
@@ -67,35 +67,46 @@ fn default_batch_rows() -> usize {
     65_536
 }
 
-/// Thresholds of the rule-based linker, in points of evidence (see `link::score`).
+/// How the linker decides, in match weights: the log2 odds, under the linkage model, that a
+/// mention and a candidate are one person (see `link::model`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkageOptions {
-    /// Points a candidate needs to be linked.
-    #[serde(default = "default_match_points")]
-    pub match_points: i32,
+    /// Match weight a candidate needs to be linked.
+    #[serde(default = "default_match_weight")]
+    pub match_weight: f64,
     /// How far ahead of the runner-up the best candidate must be.
-    #[serde(default = "default_margin_points")]
-    pub margin_points: i32,
-    /// A best candidate with at least this many points that is not linked goes to the review queue.
-    #[serde(default = "default_review_points")]
-    pub review_points: i32,
+    #[serde(default = "default_margin_weight")]
+    pub margin_weight: f64,
+    /// A best candidate with at least this weight that is not linked goes to the review queue.
+    #[serde(default = "default_review_weight")]
+    pub review_weight: f64,
+    /// Random mention–person pairs drawn to learn u when a model is learned.
+    #[serde(default = "default_random_pairs")]
+    pub random_pairs: usize,
 }
 
-fn default_review_points() -> i32 {
-    2
+fn default_match_weight() -> f64 {
+    6.0
 }
-
-fn default_match_points() -> i32 {
-    9
+fn default_margin_weight() -> f64 {
+    5.0
 }
-fn default_margin_points() -> i32 {
-    3
+fn default_review_weight() -> f64 {
+    0.0
+}
+fn default_random_pairs() -> usize {
+    1_000_000
 }
 
 impl Default for LinkageOptions {
     fn default() -> Self {
-        LinkageOptions { match_points: default_match_points(), margin_points: default_margin_points(), review_points: default_review_points() }
+        LinkageOptions {
+            match_weight: default_match_weight(),
+            margin_weight: default_margin_weight(),
+            review_weight: default_review_weight(),
+            random_pairs: default_random_pairs(),
+        }
     }
 }
 

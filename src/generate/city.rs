@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use chrono::{Datelike, Duration, NaiveDate};
 
 use super::names::{SURNAMES, given_pool};
-use super::rng::Rng;
+use crate::rng::Rng;
 use crate::identity::{citizen_id, division};
 
 /// The prefecture the city is built in (宜昌市, Hubei).

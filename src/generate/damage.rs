@@ -6,7 +6,7 @@
 use chrono::{Datelike, NaiveDate};
 
 use super::names::{HOMOPHONES, TRADITIONAL};
-use super::rng::Rng;
+use crate::rng::Rng;
 use crate::identity::citizen_id;
 
 /// One digit of the first 17 replaced by another.

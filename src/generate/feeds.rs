@@ -11,7 +11,7 @@ use encoding_rs::GB18030;
 use super::GenerateError;
 use super::city::{City, Person, add_months};
 use super::damage::{self, DateStyle};
-use super::rng::Rng;
+use crate::rng::Rng;
 use super::xlsx::{self, Cell};
 use crate::identity::division;
 

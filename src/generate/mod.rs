@@ -6,7 +6,6 @@ pub mod city;
 mod damage;
 mod feeds;
 mod names;
-pub mod rng;
 pub mod xlsx;
 
 use std::io::Write;

@@ -90,6 +90,10 @@ pub fn compare(a_key: &str, a_pinyin: &str, b_key: &str, b_pinyin: &str) -> Name
     if a_key == b_key {
         return NameAgreement::Exact;
     }
+    // Homophone surnames start both readings alike: most pairs of strangers end here, cheaply.
+    if a_pinyin.as_bytes().first() != b_pinyin.as_bytes().first() {
+        return NameAgreement::Different;
+    }
     let (a_surname, a_given) = split_surname(a_key);
     let (b_surname, b_given) = split_surname(b_key);
     let same_surname = a_surname == b_surname || pinyin_key(a_surname) == pinyin_key(b_surname);

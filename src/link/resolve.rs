@@ -1,18 +1,22 @@
 //! Resolution: the authority register founds the people, then every other mention is linked to
-//! the best-scoring candidate person found through its blocks (ID number, its repair candidates,
-//! name and birth date, pinyin and birth date), or starts a new person, or stays unmatched.
+//! the candidate person with the highest match weight among those its blocks find (ID number,
+//! its repair candidates, name or pinyin with birth date, name with address), or starts a new
+//! person, or stays unmatched. Without a stored model, the model is learned first from the
+//! candidate pairs and random pairs (see `model`).
 
 use std::collections::HashMap;
 
 use arrow::array::Array;
 
 use super::mentions::MentionColumns;
-use super::score::{IdEvidence, Score, Side, score};
+use super::model::{self, Model, PatternCounts};
 use super::review::{Decisions, MentionRef};
+use super::score::{Holder, IdEvidence, NameFrequencies, Pattern, Score, Scorer, Side, compare, id_evidence};
 use crate::config::LinkageOptions;
 use crate::identity::citizen_id::{self, IdStatus};
 use crate::identity::dates;
-use crate::identity::names::{NameAgreement, compare};
+use crate::identity::names::{NameAgreement, compare as compare_names};
+use crate::rng::Rng;
 
 /// How a mention came to its person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,15 +62,19 @@ pub struct Linkage {
     /// Person index of each mention.
     pub person_of: Vec<Option<u32>>,
     pub rule: Vec<Rule>,
-    pub points: Vec<Option<i32>>,
+    /// Match weight of the chosen candidate, or of the best one seen for unlinked mentions.
+    pub weights: Vec<Option<f64>>,
     /// The mention that founded each person.
     pub founders: Vec<u32>,
     /// Candidate pairs scored, for the run summary.
     pub pairs_scored: u64,
     /// Each person's key.
     pub keys: Vec<String>,
-    /// For unlinked mentions whose best candidate reached `review_points`: that person and the points.
-    pub review: Vec<Option<(u32, i32)>>,
+    /// For unlinked mentions whose best candidate reached `review_weight`: that person and the weight.
+    pub review: Vec<Option<(u32, f64)>>,
+    /// The model the night was linked with, and whether it was learned tonight.
+    pub model: Model,
+    pub trained: bool,
 }
 
 struct Index<'a> {
@@ -81,6 +89,12 @@ struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
+    /// Whose the mention's valid number is among the persons known.
+    fn holder(&self, side: &Side) -> Holder {
+        let holders = side.citizen_id.and_then(|id| self.by_id.get(id)).map_or(&[][..], Vec::as_slice);
+        Holder::of(side, holders.iter().map(|&p| &self.sides[p as usize]))
+    }
+
     /// Adds the person founded by mention `i`.
     fn add(&mut self, m: &MentionColumns, i: usize, side: Side<'a>) -> u32 {
         let p = self.sides.len() as u32;
@@ -127,16 +141,18 @@ fn side_of<'a>(m: &MentionColumns<'a>, i: usize) -> Side<'a> {
     }
 }
 
-/// What a run is told besides the mentions: thresholds and reviewers' decisions.
+/// What a run is told besides the mentions: thresholds, reviewers' decisions and the model of
+/// earlier nights (none: learn one).
 pub struct Judgement<'a> {
     pub options: &'a LinkageOptions,
     pub decisions: &'a Decisions,
+    pub model: Option<&'a Model>,
 }
 
 impl Judgement<'_> {
     /// A reviewer's "same" for this mention (the person, if still there); and candidates a
     /// reviewer called "different" are dropped.
-    fn apply(&self, m: &MentionColumns, i: usize, index: &Index, candidates: &mut Vec<(u32, Score)>) -> Option<u32> {
+    fn apply(&self, m: &MentionColumns, i: usize, index: &Index, candidates: &mut Vec<Candidate>) -> Option<u32> {
         if self.decisions.is_empty() {
             return None;
         }
@@ -144,7 +160,7 @@ impl Judgement<'_> {
         if let Some(p) = self.decisions.same.get(&mention).and_then(|key| index.by_key.get(key)) {
             return Some(*p);
         }
-        candidates.retain(|(p, _)| !self.decisions.different.contains(&(mention.clone(), index.keys[*p as usize].clone())));
+        candidates.retain(|c| !self.decisions.different.contains(&(mention.clone(), index.keys[c.person as usize].clone())));
         None
     }
 }
@@ -152,15 +168,6 @@ impl Judgement<'_> {
 pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
     let options = judgement.options;
     let n = m.len();
-    let mut out = Linkage {
-        person_of: vec![None; n],
-        rule: vec![Rule::Unmatched; n],
-        points: vec![None; n],
-        founders: Vec::new(),
-        pairs_scored: 0,
-        keys: Vec::new(),
-        review: vec![None; n],
-    };
     let mut index = Index {
         sides: Vec::new(),
         keys: Vec::new(),
@@ -171,6 +178,13 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
         by_name_address: HashMap::new(),
         by_household: HashMap::new(),
     };
+    let mut frequencies = NameFrequencies::default();
+    for i in 0..n {
+        frequencies.count(MentionColumns::text(m.name_key, i), MentionColumns::text(m.name_pinyin, i));
+    }
+    let mut person_of = vec![None; n];
+    let mut rule = vec![Rule::Unmatched; n];
+    let mut founders = Vec::new();
 
     // The register founds the people; a record repeating a person's number, name and birth date
     // is the same person registered twice, a record with another name is a different person.
@@ -181,24 +195,50 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
         });
         match twin {
             Some(p) => {
-                out.person_of[i] = Some(p);
-                out.rule[i] = Rule::RegisterDuplicate;
+                person_of[i] = Some(p);
+                rule[i] = Rule::RegisterDuplicate;
             }
             None => {
                 let p = index.add(m, i, side);
-                out.founders.push(i as u32);
-                out.person_of[i] = Some(p);
-                out.rule[i] = Rule::Register;
+                founders.push(i as u32);
+                person_of[i] = Some(p);
+                rule[i] = Rule::Register;
             }
         }
     }
 
+    let others: Vec<usize> = (0..n).filter(|&i| !m.authority.value(i)).collect();
+    let first: Vec<Vec<Candidate>> = others.iter().map(|&i| candidates(m, i, &side_of(m, i), &index)).collect();
+    let (model, trained) = match judgement.model {
+        Some(model) => (model.clone(), false),
+        None => {
+            let mut patterns = PatternCounts::new();
+            for c in first.iter().flatten() {
+                *patterns.entry(c.pattern).or_default() += 1;
+            }
+            let random = random_patterns(m, &others, &index, options.random_pairs);
+            (model::train(&patterns, &random, others.len() as u64, index.sides.len() as u64), true)
+        }
+    };
+    let scorer = Scorer { model: &model, frequencies: &frequencies };
+    let mut out = Linkage {
+        person_of,
+        rule,
+        weights: vec![None; n],
+        founders,
+        pairs_scored: 0,
+        keys: Vec::new(),
+        review: vec![None; n],
+        model: model.clone(),
+        trained,
+    };
+
     let mut by_record: HashMap<(&str, u32), Vec<usize>> = HashMap::new();
-    for i in (0..n).filter(|&i| !m.authority.value(i)) {
+    for &i in &others {
         by_record.entry((m.source.value(i), m.source_row.value(i))).or_default().push(i);
     }
-    let others: Vec<usize> = (0..n).filter(|&i| !m.authority.value(i)).collect();
-    let unlinked = link_pass(m, &others, &index, &by_record, judgement, &mut out);
+    let pass = Pass { m, by_record: &by_record, judgement, scorer: &scorer };
+    let unlinked = pass.link(others.into_iter().zip(first).collect(), &index, &mut out);
 
     // Mentions of roles that start persons (a newborn, someone registered elsewhere) and that
     // matched nobody found a person, one by one, so a second mention of the same newcomer joins
@@ -206,17 +246,17 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
     let (creating, rest): (Vec<usize>, Vec<usize>) = unlinked.into_iter().partition(|&i| m.creates_persons.value(i));
     for i in creating {
         let side = side_of(m, i);
-        let (mut candidates, scored) = candidates(m, i, &side, &index);
-        out.pairs_scored += scored as u64;
+        let mut candidates = candidates(m, i, &side, &index);
+        out.pairs_scored += candidates.len() as u64;
         if let Some(p) = judgement.apply(m, i, &index, &mut candidates) {
-            record_link(&mut out, i, p, score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
+            record_link(&mut out, i, p, scorer.score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
             continue;
         }
-        match decide(&candidates, options) {
+        match decide(&scored(&scorer, &side, &candidates), options) {
             Ok((p, s)) => record_link(&mut out, i, p, s, rule_for(&s)),
             Err(best) => {
                 // A new person, but a reviewer may see the best candidate and merge them.
-                out.review[i] = best.filter(|(_, points)| *points >= options.review_points);
+                out.review[i] = best.filter(|(_, weight)| *weight >= options.review_weight);
                 let p = index.add(m, i, side);
                 out.founders.push(i as u32);
                 out.person_of[i] = Some(p);
@@ -224,9 +264,29 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
             }
         }
     }
-    link_pass(m, &rest, &index, &by_record, judgement, &mut out);
+    let rest: Vec<(usize, Vec<Candidate>)> = rest.into_iter().map(|i| (i, candidates(m, i, &side_of(m, i), &index))).collect();
+    pass.link(rest, &index, &mut out);
     out.keys = index.keys;
     out
+}
+
+/// The patterns of random mention–person pairs, for u. Seeded, so a night's model is the same
+/// however often it is learned. A broken number is not tried against its repair candidates here:
+/// a random person's number is one typo from it about as rarely as it is equal to it.
+fn random_patterns(m: &MentionColumns, others: &[usize], index: &Index, pairs: usize) -> PatternCounts {
+    let mut counts = PatternCounts::new();
+    if others.is_empty() || index.sides.is_empty() {
+        return counts;
+    }
+    let mut rng = Rng::new(0x5EED_0F_0A1F);
+    for _ in 0..pairs {
+        let i = *rng.pick(others);
+        let person = rng.pick(&index.sides);
+        let side = side_of(m, i);
+        let holder = index.holder(&side);
+        *counts.entry(compare(&side, person, id_evidence(&side, &[], holder, person))).or_default() += 1;
+    }
+    counts
 }
 
 fn rule_for(s: &Score) -> Rule {
@@ -240,89 +300,106 @@ fn rule_for(s: &Score) -> Rule {
 fn record_link(out: &mut Linkage, i: usize, p: u32, s: Score, rule: Rule) {
     out.review[i] = None;
     out.person_of[i] = Some(p);
-    out.points[i] = Some(s.points);
+    out.weights[i] = Some(s.weight);
     out.rule[i] = rule;
 }
 
-/// Links each mention to the best candidate of its blocks; mentions still unlinked are looked
-/// for in the households of the persons linked on the same record (the newborn of a linked
-/// mother, the father whose number is missing). Returns the mentions left unlinked.
-fn link_pass(
-    m: &MentionColumns,
-    mentions: &[usize],
-    index: &Index,
-    by_record: &HashMap<(&str, u32), Vec<usize>>,
-    judgement: &Judgement,
-    out: &mut Linkage,
-) -> Vec<usize> {
-    let options = judgement.options;
-    let mut unlinked = Vec::new();
-    for &i in mentions {
-        let side = side_of(m, i);
-        let (mut candidates, scored) = candidates(m, i, &side, index);
-        out.pairs_scored += scored as u64;
-        if let Some(p) = judgement.apply(m, i, index, &mut candidates) {
-            record_link(out, i, p, score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
-            continue;
-        }
-        match decide(&candidates, options) {
-            Ok((p, s)) => record_link(out, i, p, s, rule_for(&s)),
-            Err(best) => {
-                out.points[i] = best.map(|(_, points)| points);
-                out.review[i] = best.filter(|(_, points)| *points >= options.review_points);
-                unlinked.push(i);
+/// A person found for a mention by its blocks, with what the pair's comparisons say.
+struct Candidate {
+    person: u32,
+    id: IdEvidence,
+    pattern: Pattern,
+}
+
+fn scored(scorer: &Scorer, side: &Side, candidates: &[Candidate]) -> Vec<(u32, Score)> {
+    candidates.iter().map(|c| (c.person, scorer.weigh(side, c.pattern, c.id))).collect()
+}
+
+/// One linking pass over some mentions, against the persons known so far.
+struct Pass<'a> {
+    m: &'a MentionColumns<'a>,
+    by_record: &'a HashMap<(&'a str, u32), Vec<usize>>,
+    judgement: &'a Judgement<'a>,
+    scorer: &'a Scorer<'a>,
+}
+
+impl Pass<'_> {
+    /// Links each mention to the best of its candidates; mentions still unlinked are looked for
+    /// in the households of the persons linked on the same record (the newborn of a linked
+    /// mother, the father whose number is missing). Returns the mentions left unlinked.
+    fn link(&self, mentions: Vec<(usize, Vec<Candidate>)>, index: &Index, out: &mut Linkage) -> Vec<usize> {
+        let (m, options, scorer) = (self.m, self.judgement.options, self.scorer);
+        let mut unlinked = Vec::new();
+        for (i, mut candidates) in mentions {
+            let side = side_of(m, i);
+            out.pairs_scored += candidates.len() as u64;
+            if let Some(p) = self.judgement.apply(m, i, index, &mut candidates) {
+                record_link(out, i, p, scorer.score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
+                continue;
             }
-        }
-    }
-    let mut left = Vec::new();
-    for i in unlinked {
-        let side = side_of(m, i);
-        let households: Vec<&str> = by_record[&(m.source.value(i), m.source_row.value(i))]
-            .iter()
-            .filter_map(|&j| out.person_of[j])
-            .filter_map(|p| index.sides[p as usize].household)
-            .collect();
-        let mut candidates = Vec::new();
-        for household in households {
-            let here = Side { household: Some(household), ..side };
-            for &p in lookup(index.by_household.get(household)) {
-                if !candidates.iter().any(|(q, _)| *q == p) {
-                    candidates.push((p, score(&here, &index.sides[p as usize], IdEvidence::Silent)));
+            match decide(&scored(scorer, &side, &candidates), options) {
+                Ok((p, s)) => record_link(out, i, p, s, rule_for(&s)),
+                Err(best) => {
+                    out.weights[i] = best.map(|(_, weight)| weight);
+                    out.review[i] = best.filter(|(_, weight)| *weight >= options.review_weight);
+                    unlinked.push(i);
                 }
             }
         }
-        judgement.apply(m, i, index, &mut candidates);
-        out.pairs_scored += candidates.len() as u64;
-        match decide(&candidates, options) {
-            Ok((p, s)) => record_link(out, i, p, s, Rule::Household),
-            Err(_) => left.push(i),
+        let mut left = Vec::new();
+        for i in unlinked {
+            let side = side_of(m, i);
+            let households: Vec<&str> = self.by_record[&(m.source.value(i), m.source_row.value(i))]
+                .iter()
+                .filter_map(|&j| out.person_of[j])
+                .filter_map(|p| index.sides[p as usize].household)
+                .collect();
+            let mut candidates: Vec<Candidate> = Vec::new();
+            for household in households {
+                let here = Side { household: Some(household), ..side };
+                for &p in lookup(index.by_household.get(household)) {
+                    if !candidates.iter().any(|c| c.person == p) {
+                        let pattern = compare(&here, &index.sides[p as usize], IdEvidence::Silent);
+                        candidates.push(Candidate { person: p, id: IdEvidence::Silent, pattern });
+                    }
+                }
+            }
+            self.judgement.apply(m, i, index, &mut candidates);
+            out.pairs_scored += candidates.len() as u64;
+            match decide(&scored(scorer, &side, &candidates), options) {
+                Ok((p, s)) => record_link(out, i, p, s, Rule::Household),
+                Err(_) => left.push(i),
+            }
         }
+        left
     }
-    left
 }
 
-/// The best candidate if it has enough points and a clear lead; otherwise the best candidate seen and its points.
-fn decide(candidates: &[(u32, Score)], options: &LinkageOptions) -> Result<(u32, Score), Option<(u32, i32)>> {
+/// The best candidate if its match weight is enough and it leads clearly; otherwise the best
+/// candidate seen and its weight.
+fn decide(candidates: &[(u32, Score)], options: &LinkageOptions) -> Result<(u32, Score), Option<(u32, f64)>> {
     let mut best: Option<(u32, Score)> = None;
-    let mut runner_up: Option<i32> = None;
+    let mut runner_up: Option<f64> = None;
     for &(p, s) in candidates {
         match &best {
-            Some((_, b)) if s.points <= b.points => runner_up = runner_up.max(Some(s.points)),
+            Some((_, b)) if s.weight <= b.weight => runner_up = Some(runner_up.map_or(s.weight, |r| r.max(s.weight))),
             _ => {
-                runner_up = runner_up.max(best.map(|(_, b)| b.points));
+                if let Some((_, b)) = best {
+                    runner_up = Some(runner_up.map_or(b.weight, |r| r.max(b.weight)));
+                }
                 best = Some((p, s));
             }
         }
     }
     match best {
-        Some((p, s)) if s.points >= options.match_points && runner_up.is_none_or(|r| s.points - r >= options.margin_points) => Ok((p, s)),
-        other => Err(other.map(|(p, s)| (p, s.points))),
+        Some((p, s)) if s.weight >= options.match_weight && runner_up.is_none_or(|r| s.weight - r >= options.margin_weight) => Ok((p, s)),
+        other => Err(other.map(|(p, s)| (p, s.weight))),
     }
 }
 
 fn same_registered_person(a: &Side, b: &Side) -> bool {
     let names_agree = match (a.name_key, a.pinyin, b.name_key, b.pinyin) {
-        (Some(x), Some(xp), Some(y), Some(yp)) => matches!(compare(x, xp, y, yp), NameAgreement::Exact | NameAgreement::Homophone),
+        (Some(x), Some(xp), Some(y), Some(yp)) => matches!(compare_names(x, xp, y, yp), NameAgreement::Exact | NameAgreement::Homophone),
         _ => false,
     };
     let births_agree = match (a.birth_date, b.birth_date) {
@@ -332,54 +409,45 @@ fn same_registered_person(a: &Side, b: &Side) -> bool {
     names_agree && births_agree
 }
 
-/// Candidate persons of a mention with their scores, and how many were scored.
 fn lookup(persons: Option<&Vec<u32>>) -> &[u32] {
     persons.map_or(&[], Vec::as_slice)
 }
 
-fn candidates(m: &MentionColumns, i: usize, side: &Side, index: &Index) -> (Vec<(u32, Score)>, usize) {
-    let mut found: Vec<(u32, IdEvidence)> = Vec::new();
+/// The persons a mention's blocks find, with what its number says about each.
+fn candidates(m: &MentionColumns, i: usize, side: &Side, index: &Index) -> Vec<Candidate> {
     let status = MentionColumns::text(m.id_status, i).unwrap_or("missing");
     let id_text = MentionColumns::text(m.citizen_id, i);
-    let mut id_known = false;
-    if let Some(id) = side.citizen_id {
-        if let Some(ps) = index.by_id.get(id) {
-            id_known = true;
-            found.extend(ps.iter().map(|&p| (p, IdEvidence::Same)));
-        }
-    } else if status == IdStatus::ChecksumFailed.as_str() {
-        for candidate in citizen_id::repair_candidates(id_text.unwrap_or_default()) {
-            if let Some(ps) = index.by_id.get(candidate.as_str()) {
-                found.extend(ps.iter().map(|&p| (p, IdEvidence::Repaired)));
-            }
-        }
-    }
+    let repairs = if side.citizen_id.is_none() && status == IdStatus::ChecksumFailed.as_str() {
+        citizen_id::repair_candidates(id_text.unwrap_or_default())
+    } else {
+        Vec::new()
+    };
+    let holder = index.holder(side);
     // Block on name and birth date: the record's own date, else the one written in its number.
     let birth_hint = side.birth_date.or_else(|| {
         let text = id_text?;
         let well_formed = text.len() == 18 || status == IdStatus::Upgraded15.as_str();
         well_formed.then(|| citizen_id::birth_date(text)).flatten().map(dates::to_date32)
     });
-    // Blocks beyond the number: name or pinyin with birth date, name with address.
     let blocks = [
+        side.citizen_id.map(|id| lookup(index.by_id.get(id))),
         birth_hint.and_then(|b| side.name_key.map(|k| lookup(index.by_name_birth.get(&(k, b))))),
         birth_hint.and_then(|b| side.pinyin.map(|k| lookup(index.by_pinyin_birth.get(&(k, b))))),
         side.name_key.zip(side.address_key).map(|key| lookup(index.by_name_address.get(&key))),
     ];
-    for &p in blocks.into_iter().flatten().flatten() {
-        if found.iter().any(|(q, _)| *q == p) {
-            continue;
+    let repaired = repairs.iter().map(|r| lookup(index.by_id.get(r.as_str())));
+    let mut found: Vec<u32> = Vec::new();
+    for &p in blocks.into_iter().flatten().chain(repaired).flatten() {
+        if !found.contains(&p) {
+            found.push(p);
         }
-        // A valid number naming nobody we know speaks against the candidate; one that names
-        // somebody else was keyed for the wrong person and says nothing here.
-        let evidence = match (side.citizen_id, index.sides[p as usize].citizen_id) {
-            (Some(a), Some(b)) if a != b && !id_known => IdEvidence::Conflicting,
-            (Some(_), None) if !id_known => IdEvidence::Unclaimed,
-            _ => IdEvidence::Silent,
-        };
-        found.push((p, evidence));
     }
-    let scored = found.len();
-    let scores = found.into_iter().map(|(p, e)| (p, score(side, &index.sides[p as usize], e))).collect();
-    (scores, scored)
+    found
+        .into_iter()
+        .map(|p| {
+            let person = &index.sides[p as usize];
+            let id = id_evidence(side, &repairs, holder, person);
+            Candidate { person: p, id, pattern: compare(side, person, id) }
+        })
+        .collect()
 }

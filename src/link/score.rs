@@ -1,8 +1,13 @@
-//! Evidence points for "this mention is that person". Each comparison adds or takes points; a
-//! link needs `match_points` and a lead of `margin_points` over the runner-up (see the pipeline's
-//! `[linkage]`). The ID number is evidence like any other, but strong: it is what names a person.
+//! Comparisons of a mention with a candidate person. Each comparison puts the pair on one of its
+//! levels (level 0: nothing to compare); the linkage model (`model.rs`) weighs each level by
+//! Fellegi–Sunter's log2(m/u), exact names and homophones by how common the name is. A pair's
+//! match weight is the prior plus its levels' weights: the log2 odds that both are one person.
 
-use crate::identity::names::{NameAgreement, compare};
+use std::collections::HashMap;
+
+use crate::identity::names::{NameAgreement, compare as compare_names};
+
+use super::model::Model;
 
 /// What is known of one side of a comparison.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,94 +33,217 @@ pub enum IdEvidence {
     Repaired,
     /// Both valid and different, and the mention's number names nobody else we know.
     Conflicting,
+    /// Both valid and different, and the mention's number is another known person's: the
+    /// mention is likely that person, or the number was keyed from a family member's by mistake.
+    OthersNumber,
     /// The mention's valid number names nobody we know and the candidate has none: what the
     /// number says (birth date, sex) stands in for fields the record lacks.
     Unclaimed,
-    /// Nothing to compare, or the mention's number belongs to someone else (a family member's
-    /// number keyed by mistake): it says nothing about this candidate.
+    /// The mention's valid number is another known person's whose name is not the mention's: a
+    /// family member's number keyed by mistake. It is set aside, like an absent number.
+    SetAside,
+    /// Nothing to compare: no usable number on one side, or a number of someone else's against
+    /// a candidate without one.
     Silent,
 }
 
-pub const ID_SAME: i32 = 10;
-pub const ID_REPAIRED: i32 = 6;
-pub const ID_CONFLICT: i32 = -6;
-pub const NAME_EXACT: i32 = 4;
-pub const NAME_HOMOPHONE: i32 = 3;
-pub const NAME_NEAR: i32 = 1;
-/// Outweighs a same number with a same birth date: a twin's number keyed for the other twin.
-pub const NAME_DIFFERENT: i32 = -8;
-pub const BIRTH_SAME: i32 = 4;
-pub const BIRTH_DIFFERENT: i32 = -4;
-pub const SEX_SAME: i32 = 1;
-pub const SEX_DIFFERENT: i32 = -3;
-/// Same registered address, or same household: counted once, and only when the number does not
-/// already agree (a household member's number and the household's address are one fact).
-pub const SAME_PLACE: i32 = 5;
-
-/// The points of one comparison and the parts that made them.
-#[derive(Debug, Clone, Copy)]
-pub struct Score {
-    pub points: i32,
-    pub id: IdEvidence,
-    pub name: Option<NameAgreement>,
+/// Whose is the mention's valid number, among the persons known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// Nobody's, or the mention has no usable number.
+    Nobody,
+    /// A person whose name agrees with the mention's (or one of the two has no name).
+    NameAgrees,
+    /// Only persons whose names differ from the mention's.
+    NameDiffers,
 }
 
-/// Each comparison's outcome and points, in the order they are weighed.
-pub type Breakdown = [(&'static str, &'static str, i32); 5];
+impl Holder {
+    /// Whose the mention's number is, given the sides of the persons holding it.
+    pub fn of<'a>(mention: &Side, holders: impl IntoIterator<Item = &'a Side<'a>>) -> Holder {
+        let mut found = Holder::Nobody;
+        for h in holders {
+            let agrees = match (mention.name_key, mention.pinyin, h.name_key, h.pinyin) {
+                (Some(a), Some(ap), Some(b), Some(bp)) => compare_names(a, ap, b, bp) != NameAgreement::Different,
+                _ => true,
+            };
+            if agrees {
+                return Holder::NameAgrees;
+            }
+            found = Holder::NameDiffers;
+        }
+        found
+    }
+}
 
-/// Weighs every comparison; the score is their sum.
-pub fn breakdown(mention: &Side, candidate: &Side, id: IdEvidence) -> (Breakdown, Option<NameAgreement>) {
+/// What the mention's number says about a candidate. `repairs` are the repair candidates of the
+/// mention's broken number (empty if it is not broken); `holder` whose its valid number is.
+pub fn id_evidence(mention: &Side, repairs: &[String], holder: Holder, candidate: &Side) -> IdEvidence {
+    match (mention.citizen_id, candidate.citizen_id) {
+        (Some(_), _) if holder == Holder::NameDiffers => IdEvidence::SetAside,
+        (Some(a), Some(b)) if a == b => IdEvidence::Same,
+        (None, Some(b)) if repairs.iter().any(|r| r == b) => IdEvidence::Repaired,
+        (Some(_), Some(_)) if holder == Holder::Nobody => IdEvidence::Conflicting,
+        (Some(_), Some(_)) => IdEvidence::OthersNumber,
+        (Some(_), None) if holder == Holder::Nobody => IdEvidence::Unclaimed,
+        _ => IdEvidence::Silent,
+    }
+}
+
+/// The comparisons, in the order they are weighed, and each one's levels; level 0 of every
+/// comparison is "nothing to compare" and weighs nothing.
+pub const COMPARISONS: [(&str, &[&str]); 5] = [
+    ("number", &["nothing to compare", "same number", "one typo from the number", "different valid numbers", "another person's number"]),
+    ("name", &["not compared", "exact", "homophone", "near_given", "different"]),
+    ("birth date", &["not compared", "same", "different"]),
+    ("sex", &["not compared", "same", "different"]),
+    ("place", &["not compared", "same address or household", "different address and household"]),
+];
+pub const NUMBER: usize = 0;
+pub const NAME: usize = 1;
+pub const BIRTH: usize = 2;
+pub const SEX: usize = 3;
+pub const PLACE: usize = 4;
+pub const NAME_EXACT: u8 = 1;
+pub const NAME_HOMOPHONE: u8 = 2;
+
+/// A pair's level on each comparison.
+pub type Pattern = [u8; 5];
+
+/// Puts a pair on its levels.
+pub fn compare(mention: &Side, candidate: &Side, id: IdEvidence) -> Pattern {
     let number = match id {
-        IdEvidence::Same => ("same number", ID_SAME),
-        IdEvidence::Repaired => ("one typo from the number", ID_REPAIRED),
-        IdEvidence::Conflicting => ("different valid numbers", ID_CONFLICT),
-        IdEvidence::Silent => ("nothing to compare, or the number is someone else's", 0),
-        IdEvidence::Unclaimed => ("number unknown; its birth date and sex count", 0),
+        IdEvidence::Same => 1,
+        IdEvidence::Repaired => 2,
+        IdEvidence::Conflicting => 3,
+        IdEvidence::OthersNumber => 4,
+        IdEvidence::Unclaimed | IdEvidence::SetAside | IdEvidence::Silent => 0,
     };
     let unclaimed = id == IdEvidence::Unclaimed;
     let birth = mention.birth_date.or(mention.id_birth_date.filter(|_| unclaimed));
     let sex = mention.sex.or(mention.id_sex.filter(|_| unclaimed));
     let name = match (mention.name_key, mention.pinyin, candidate.name_key, candidate.pinyin) {
-        (Some(a), Some(ap), Some(b), Some(bp)) => Some(compare(a, ap, b, bp)),
-        _ => None,
+        (Some(a), Some(ap), Some(b), Some(bp)) => match compare_names(a, ap, b, bp) {
+            NameAgreement::Exact => 1,
+            NameAgreement::Homophone => 2,
+            NameAgreement::NearGiven => 3,
+            NameAgreement::Different => 4,
+        },
+        _ => 0,
     };
-    let name_points = match name {
-        Some(NameAgreement::Exact) => NAME_EXACT,
-        Some(NameAgreement::Homophone) => NAME_HOMOPHONE,
-        Some(NameAgreement::NearGiven) => NAME_NEAR,
-        Some(NameAgreement::Different) => NAME_DIFFERENT,
-        None => 0,
+    let agree = |a: Option<i32>, b: Option<i32>| match (a, b) {
+        (Some(a), Some(b)) => 1 + u8::from(a != b),
+        _ => 0,
     };
-    let birth_part = match (birth, candidate.birth_date) {
-        (Some(a), Some(b)) if a == b => ("same", BIRTH_SAME),
-        (Some(_), Some(_)) => ("different", BIRTH_DIFFERENT),
-        _ => ("not compared", 0),
-    };
-    let sex_part = match (sex, candidate.sex) {
-        (Some(a), Some(b)) if a == b => ("same", SEX_SAME),
-        (Some(_), Some(_)) => ("different", SEX_DIFFERENT),
-        _ => ("not compared", 0),
+    let sex_level = match (sex, candidate.sex) {
+        (Some(a), Some(b)) => 1 + u8::from(a != b),
+        _ => 0,
     };
     let same = |a: Option<&str>, b: Option<&str>| a.is_some() && a == b;
-    let number_agrees = matches!(id, IdEvidence::Same | IdEvidence::Repaired);
-    let place_part = if same(mention.address_key, candidate.address_key) || same(mention.household, candidate.household) {
-        if number_agrees { ("same place, already told by the number", 0) } else { ("same address or household", SAME_PLACE) }
+    let both = |a: Option<&str>, b: Option<&str>| a.is_some() && b.is_some();
+    let place = if same(mention.address_key, candidate.address_key) || same(mention.household, candidate.household) {
+        1
+    } else if both(mention.address_key, candidate.address_key) || both(mention.household, candidate.household) {
+        2
     } else {
-        ("not the same or not known", 0)
+        0
     };
-    let parts = [
-        ("number", number.0, number.1),
-        ("name", name.map_or("not compared", NameAgreement::as_str), name_points),
-        ("birth date", birth_part.0, birth_part.1),
-        ("sex", sex_part.0, sex_part.1),
-        ("place", place_part.0, place_part.1),
-    ];
-    (parts, name)
+    [number, name, agree(birth, candidate.birth_date), sex_level, place]
 }
 
-pub fn score(mention: &Side, candidate: &Side, id: IdEvidence) -> Score {
-    let (parts, name) = breakdown(mention, candidate, id);
-    Score { points: parts.iter().map(|p| p.2).sum(), id, name }
+/// How often each name and each pinyin reading occurs among the night's mentions: the u of an
+/// exact name (or a homophone) is the chance that a random mention bears it.
+#[derive(Default)]
+pub struct NameFrequencies<'a> {
+    names: HashMap<&'a str, u32>,
+    readings: HashMap<&'a str, u32>,
+    total: u32,
+}
+
+impl<'a> NameFrequencies<'a> {
+    pub fn count(&mut self, name_key: Option<&'a str>, pinyin: Option<&'a str>) {
+        if let (Some(name), Some(reading)) = (name_key, pinyin) {
+            *self.names.entry(name).or_default() += 1;
+            *self.readings.entry(reading).or_default() += 1;
+            self.total += 1;
+        }
+    }
+
+    /// Frequencies counted elsewhere (`explain` counts them over the published mentions).
+    pub fn set(&mut self, name_key: &'a str, pinyin: &'a str, name_count: u32, reading_count: u32, total: u32) {
+        self.names.insert(name_key, name_count);
+        self.readings.insert(pinyin, reading_count);
+        self.total = total;
+    }
+
+    /// The share of named mentions with this exact name (on level `NAME_EXACT`) or this reading
+    /// (on `NAME_HOMOPHONE`); none on other levels.
+    pub fn of(&self, side: &Side, name_level: u8) -> Option<f64> {
+        let (table, key) = match name_level {
+            NAME_EXACT => (&self.names, side.name_key?),
+            NAME_HOMOPHONE => (&self.readings, side.pinyin?),
+            _ => return None,
+        };
+        let n = table.get(key).copied().unwrap_or(0).max(1);
+        Some(f64::from(n) / f64::from(self.total.max(1)))
+    }
+}
+
+/// The weight of one comparison, for `explain`.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub comparison: &'static str,
+    pub level: String,
+    pub weight: f64,
+}
+
+/// A candidate's match weight and what made it.
+#[derive(Debug, Clone, Copy)]
+pub struct Score {
+    pub weight: f64,
+    pub id: IdEvidence,
+    pub pattern: Pattern,
+}
+
+/// Weighs pairs under a model, knowing the night's name frequencies.
+pub struct Scorer<'a> {
+    pub model: &'a Model,
+    pub frequencies: &'a NameFrequencies<'a>,
+}
+
+impl Scorer<'_> {
+    pub fn score(&self, mention: &Side, candidate: &Side, id: IdEvidence) -> Score {
+        let pattern = compare(mention, candidate, id);
+        self.weigh(mention, pattern, id)
+    }
+
+    pub fn weigh(&self, mention: &Side, pattern: Pattern, id: IdEvidence) -> Score {
+        let frequency = self.frequencies.of(mention, pattern[NAME]);
+        Score { weight: self.model.match_weight(&pattern, frequency), id, pattern }
+    }
+
+    /// Each comparison's level and weight, in order (the prior is `model.prior_weight`).
+    pub fn breakdown(&self, mention: &Side, score: &Score) -> Vec<Part> {
+        let frequency = self.frequencies.of(mention, score.pattern[NAME]);
+        (0..COMPARISONS.len())
+            .map(|c| {
+                let level = score.pattern[c];
+                let mut label = COMPARISONS[c].1[level as usize].to_string();
+                if c == NUMBER && level == 0 {
+                    label = match score.id {
+                        IdEvidence::Unclaimed => "number unknown; its birth date and sex count".into(),
+                        IdEvidence::SetAside => "set aside: the number is a person's of another name".into(),
+                        IdEvidence::Silent => "nothing to compare".into(),
+                        _ => label,
+                    };
+                }
+                if let (NAME, Some(f)) = (c, frequency) {
+                    label = format!("{label} (1 in {:.0} mentions)", 1.0 / f);
+                }
+                Part { comparison: COMPARISONS[c].0, level: label, weight: self.model.level_weight(c, level, frequency) }
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -128,12 +256,44 @@ mod tests {
     }
 
     #[test]
-    fn a_family_members_number_with_another_name_does_not_link() {
-        let (a, b) = (matching_key("张伟"), matching_key("张建国"));
+    fn pairs_fall_on_their_levels() {
+        let (a, b) = (matching_key("张伟"), matching_key("張偉"));
         let (pa, pb) = (pinyin_key(&a), pinyin_key(&b));
-        let s = score(&side(&a, &pa, None), &side(&b, &pb, None), IdEvidence::Same);
-        assert!(s.points < 9, "{s:?}");
-        let s = score(&side(&a, &pa, Some(1)), &side(&a, &pa, Some(1)), IdEvidence::Silent);
-        assert!(s.points >= 9, "{s:?}");
+        let mut m = side(&a, &pa, Some(100));
+        let mut c = side(&b, &pb, Some(100));
+        m.address_key = Some("x");
+        c.address_key = Some("x");
+        assert_eq!(compare(&m, &c, IdEvidence::Silent), [0, 1, 1, 1, 1]);
+        assert_eq!(compare(&m, &c, IdEvidence::Same), [1, 1, 1, 1, 1]);
+        c.address_key = Some("y");
+        c.birth_date = Some(101);
+        assert_eq!(compare(&m, &c, IdEvidence::Conflicting), [3, 1, 2, 1, 2]);
+        // An unclaimed number lends the record its birth date.
+        let mut bare = side(&a, &pa, None);
+        bare.id_birth_date = Some(101);
+        assert_eq!(compare(&bare, &c, IdEvidence::Unclaimed)[BIRTH], 1);
+        assert_eq!(compare(&bare, &c, IdEvidence::Silent)[BIRTH], 0);
+    }
+
+    #[test]
+    fn a_number_names_its_holder_or_says_nothing() {
+        let repairs = vec!["B".to_string()];
+        let (wei, fang) = (matching_key("张伟"), matching_key("李芳"));
+        let (pw, pf) = (pinyin_key(&wei), pinyin_key(&fang));
+        let m = Side { citizen_id: Some("A"), name_key: Some(&wei), pinyin: Some(&pw), ..Side::default() };
+        let broken = Side::default();
+        let holder = |id, name, pinyin| Side { citizen_id: Some(id), name_key: Some(name), pinyin: Some(pinyin), ..Side::default() };
+        let (a_wei, a_fang, c_fang) = (holder("A", &wei, &pw), holder("A", &fang, &pf), holder("C", &fang, &pf));
+        assert_eq!(Holder::of(&m, [&a_wei]), Holder::NameAgrees);
+        assert_eq!(Holder::of(&m, [&a_fang]), Holder::NameDiffers);
+        assert_eq!(id_evidence(&m, &[], Holder::NameAgrees, &a_wei), IdEvidence::Same);
+        assert_eq!(id_evidence(&broken, &repairs, Holder::Nobody, &holder("B", &wei, &pw)), IdEvidence::Repaired);
+        assert_eq!(id_evidence(&m, &[], Holder::Nobody, &c_fang), IdEvidence::Conflicting);
+        assert_eq!(id_evidence(&m, &[], Holder::NameAgrees, &c_fang), IdEvidence::OthersNumber);
+        assert_eq!(id_evidence(&m, &[], Holder::NameAgrees, &Side::default()), IdEvidence::Silent);
+        assert_eq!(id_evidence(&m, &[], Holder::Nobody, &Side::default()), IdEvidence::Unclaimed);
+        // A spouse's number keyed for 张伟: set aside, for the spouse and for everyone else.
+        assert_eq!(id_evidence(&m, &[], Holder::NameDiffers, &a_fang), IdEvidence::SetAside);
+        assert_eq!(id_evidence(&m, &[], Holder::NameDiffers, &c_fang), IdEvidence::SetAside);
     }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{PublishError, TableInfo};
+use crate::link::model::Model;
 use crate::ingest::SourceStats;
 use crate::ingest::drift::DriftEvent;
 
@@ -19,11 +20,15 @@ pub struct StageTiming {
     pub peak_memory_bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LinkSummary {
     /// The pipeline's thresholds this night was linked with.
-    pub match_points: i32,
-    pub margin_points: i32,
+    pub match_weight: f64,
+    pub margin_weight: f64,
+    /// The model it was linked with, and whether it was learned tonight (else it is the model
+    /// of earlier nights, kept in `<warehouse>/_linkage/model.json`).
+    pub model_trained: bool,
+    pub model: Model,
     pub mentions: u64,
     pub persons: u64,
     pub pairs_scored: u64,

@@ -59,7 +59,7 @@ const TABLES: &[(&str, &str)] = &[
     (
         "person_source",
         "SELECT person_key, source, record_key, role, file, CAST(row AS BIGINT) AS row, citizen_id_raw, citizen_id, \
-         id_status, name_raw, name_key, sex, birth_date, birth_date_raw, address_key, household_no, link_rule, link_points FROM mention",
+         id_status, name_raw, name_key, name_pinyin, sex, birth_date, birth_date_raw, address_key, household_no, link_rule, match_weight FROM mention",
     ),
     (
         "death",
@@ -102,7 +102,7 @@ const TABLES: &[(&str, &str)] = &[
     (
         "review_queue",
         "SELECT m.source, m.record_key, m.role, m.name_raw, m.citizen_id_raw, m.review_person_key AS person_key, \
-                m.review_points AS points \
+                m.review_weight AS match_weight \
          FROM mention m WHERE m.review_person_key IS NOT NULL",
     ),
     (

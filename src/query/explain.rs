@@ -1,6 +1,7 @@
-//! `pophub explain`: why two mentions were or were not linked, as a waterfall from nothing to
-//! the final score, each comparison's points on its own line. With one mention, it is compared
-//! with the record that founded its person.
+//! `pophub explain`: why two mentions were or were not linked, as a waterfall from the prior to
+//! the final match weight, each comparison's weight on its own line, under the warehouse's
+//! linkage model and the night's name frequencies. With one mention, it is compared with the
+//! record that founded its person.
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
@@ -11,7 +12,8 @@ use datafusion::scalar::ScalarValue;
 use super::QueryError;
 use crate::identity::citizen_id::{self, IdStatus};
 use crate::identity::{dates, names};
-use crate::link::score::{IdEvidence, Side, breakdown};
+use crate::link::model::Model;
+use crate::link::score::{Holder, NameFrequencies, Scorer, Side, id_evidence};
 
 pub use crate::link::review::MentionRef;
 
@@ -21,7 +23,7 @@ struct Mention {
     fields: Vec<Option<String>>,
 }
 
-const COLUMNS: &str = "citizen_id, id_status, name_raw, name_key, sex, CAST(birth_date AS VARCHAR), address_key, household_no, person_key, link_rule, CAST(link_points AS VARCHAR), source, record_key, role";
+const COLUMNS: &str = "citizen_id, id_status, name_raw, name_key, sex, CAST(birth_date AS VARCHAR), address_key, household_no, person_key, link_rule, CAST(round(match_weight, 1) AS VARCHAR), source, record_key, role, name_pinyin";
 
 impl Mention {
     fn get(&self, i: usize) -> Option<&str> {
@@ -31,11 +33,10 @@ impl Mention {
     fn side(&self) -> Side<'_> {
         let usable = self.get(1).is_some_and(|s| s == IdStatus::Valid.as_str() || s == IdStatus::Upgraded15.as_str());
         let id = if usable { self.get(0) } else { None };
-        let name_key = self.get(3);
         Side {
             citizen_id: id,
-            name_key,
-            pinyin: None,
+            name_key: self.get(3),
+            pinyin: self.get(14),
             sex: self.get(4),
             birth_date: self.get(5).and_then(|d| d.parse().ok()).map(dates::to_date32),
             address_key: self.get(6),
@@ -71,15 +72,20 @@ async fn mention(ctx: &SessionContext, m: &MentionRef) -> Result<Mention, QueryE
     Ok(Mention { label: format!("{}:{}:{}", m.source, m.record_key, m.role), fields })
 }
 
-/// The explanation as text.
-pub async fn explain(ctx: &SessionContext, a: &MentionRef, b: Option<&MentionRef>, match_points: i32, margin_points: i32) -> Result<String, QueryError> {
+/// The explanation as text; `thresholds` are the match weight and margin the night used.
+pub async fn explain(ctx: &SessionContext, model: &Model, a: &MentionRef, b: Option<&MentionRef>, thresholds: (f64, f64)) -> Result<String, QueryError> {
+    let (match_weight, margin_weight) = thresholds;
     let first = mention(ctx, a).await?;
     let mut out = String::new();
     let second = match b {
         Some(b) => mention(ctx, b).await?,
         None => {
             let Some(person) = first.get(8).map(str::to_string) else {
-                return Ok(format!("{} is unmatched: no candidate reached {match_points} points with a lead of {margin_points} (best seen: {}).\n", first.label, first.get(10).unwrap_or("none")));
+                return Ok(format!(
+                    "{} is unmatched: no candidate reached a match weight of {match_weight} with a lead of {margin_weight} (best seen: {}).\n",
+                    first.label,
+                    first.get(10).unwrap_or("none")
+                ));
             };
             let sql = format!("SELECT {COLUMNS} FROM person_source WHERE person_key = $p AND link_rule IN ('register', 'new_person')");
             let founder = query(ctx, &sql, vec![("p", person.clone())]).await?.into_iter().next();
@@ -88,7 +94,12 @@ pub async fn explain(ctx: &SessionContext, a: &MentionRef, b: Option<&MentionRef
             if founder.label == first.label {
                 return Ok(format!("{} founded person {person} (rule {}).\n", first.label, first.get(9).unwrap_or("")));
             }
-            out.push_str(&format!("{} was linked to person {person} by rule {} with {} points; compared with the record that founded the person:\n", first.label, first.get(9).unwrap_or(""), first.get(10).unwrap_or("?")));
+            out.push_str(&format!(
+                "{} was linked to person {person} by rule {} with match weight {}; compared with the record that founded the person:\n",
+                first.label,
+                first.get(9).unwrap_or(""),
+                first.get(10).unwrap_or("?")
+            ));
             founder
         }
     };
@@ -103,43 +114,46 @@ pub async fn explain(ctx: &SessionContext, a: &MentionRef, b: Option<&MentionRef
             m.get(4).unwrap_or("-")
         ));
     }
-    let (pa, pb) = (first.get(3).map(names::pinyin_key), second.get(3).map(names::pinyin_key));
+    let pinyin = |m: &Mention| m.get(14).map(str::to_string).or_else(|| m.get(3).map(names::pinyin_key));
+    let (pa, pb) = (pinyin(&first), pinyin(&second));
     let side_a = Side { pinyin: pa.as_deref(), ..first.side() };
     let side_b = Side { pinyin: pb.as_deref(), ..second.side() };
-    let evidence = id_evidence(ctx, &first, &side_a, &side_b).await?;
-    let (parts, _) = breakdown(&side_a, &side_b, evidence);
-    let mut total = 0;
-    out.push_str(&format!("  {:<12} {:<52} {:>6} {:>6}\n", "prior", "", 0, 0));
-    for (what, outcome, points) in parts {
-        total += points;
-        out.push_str(&format!("  {what:<12} {outcome:<52} {points:>+6} {total:>6}\n"));
+    let repairs = if first.get(1) == Some(IdStatus::ChecksumFailed.as_str()) { citizen_id::repair_candidates(first.get(0).unwrap_or_default()) } else { Vec::new() };
+    // Whose the first mention's number is: the names of the persons holding it.
+    let holders = match side_a.citizen_id {
+        Some(x) => query(ctx, "SELECT name_key, name_pinyin FROM person_source WHERE citizen_id = $id AND link_rule IN ('register', 'new_person')", vec![("id", x.to_string())]).await?,
+        None => Vec::new(),
+    };
+    let holder_sides: Vec<Side> = holders.iter().map(|h| Side { name_key: h[0].as_deref(), pinyin: h[1].as_deref(), ..Side::default() }).collect();
+    let holder = Holder::of(&side_a, &holder_sides);
+    let frequencies = name_frequencies(ctx, &side_a).await?;
+    let scorer = Scorer { model, frequencies: &frequencies };
+    let score = scorer.score(&side_a, &side_b, id_evidence(&side_a, &repairs, holder, &side_b));
+    let mut total = model.prior_weight;
+    out.push_str(&format!("  {:<12} {:<56} {:>7} {:>7}\n", "", "", "weight", "total"));
+    out.push_str(&format!("  {:<12} {:<56} {total:>+7.1} {total:>7.1}\n", "prior", "a random mention and person are one"));
+    for part in scorer.breakdown(&side_a, &score) {
+        total += part.weight;
+        out.push_str(&format!("  {:<12} {:<56} {:>+7.1} {total:>7.1}\n", part.comparison, part.level, part.weight));
     }
     let same_person = first.get(8).is_some() && first.get(8) == second.get(8);
+    let probability = 1.0 / (1.0 + (-total).exp2());
     out.push_str(&format!(
-        "  total {total}: a link needs {match_points} and a lead of {margin_points} over other candidates; the two mentions {} one person key.\n",
+        "  match weight {total:.1} (probability {probability:.6}): a link needs {match_weight} and a lead of {margin_weight} over other candidates; the two mentions {} one person key.\n",
         if same_person { "share" } else { "do not share" }
     ));
     Ok(out)
 }
 
-/// How the first mention's number relates to the second's, as the linker saw it.
-async fn id_evidence(ctx: &SessionContext, first: &Mention, a: &Side<'_>, b: &Side<'_>) -> Result<IdEvidence, QueryError> {
-    if let (Some(x), Some(y)) = (a.citizen_id, b.citizen_id) {
-        if x == y {
-            return Ok(IdEvidence::Same);
-        }
-    }
-    if first.get(1) == Some(IdStatus::ChecksumFailed.as_str()) {
-        let repaired = citizen_id::repair_candidates(first.get(0).unwrap_or_default());
-        if b.citizen_id.is_some_and(|y| repaired.iter().any(|c| c == y)) {
-            return Ok(IdEvidence::Repaired);
-        }
-    }
-    let Some(x) = a.citizen_id else { return Ok(IdEvidence::Silent) };
-    let owners = query(ctx, "SELECT person_key FROM person WHERE citizen_id = $id", vec![("id", x.to_string())]).await?;
-    Ok(match (owners.is_empty(), b.citizen_id) {
-        (false, _) => IdEvidence::Silent,
-        (true, Some(_)) => IdEvidence::Conflicting,
-        (true, None) => IdEvidence::Unclaimed,
-    })
+/// How common the mention's name and reading are among the night's mentions, as the linker
+/// counted them.
+async fn name_frequencies<'a>(ctx: &SessionContext, side: &Side<'a>) -> Result<NameFrequencies<'a>, QueryError> {
+    let mut frequencies = NameFrequencies::default();
+    let (Some(name), Some(reading)) = (side.name_key, side.pinyin) else { return Ok(frequencies) };
+    let sql = "SELECT CAST(COUNT(*) FILTER (WHERE name_key = $n) AS VARCHAR), CAST(COUNT(*) FILTER (WHERE name_pinyin = $p) AS VARCHAR), \
+               CAST(COUNT(*) AS VARCHAR) FROM person_source WHERE name_key IS NOT NULL AND name_pinyin IS NOT NULL";
+    let rows = query(ctx, sql, vec![("n", name.to_string()), ("p", reading.to_string())]).await?;
+    let count = |i: usize| rows[0][i].as_deref().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    frequencies.set(name, reading, count(0), count(1), count(2));
+    Ok(frequencies)
 }
