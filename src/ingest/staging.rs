@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -129,9 +129,11 @@ const DUPLICATE_COLUMNS: [&str; 5] = ["record_key", INDEX_COLUMN, "_file", "_row
 
 impl Stage {
     /// Rows whose record key appeared earlier in the source. The repeat filter saw every key as
-    /// it was staged; only rows of its suspect keys are read back and checked exactly.
-    pub fn duplicate_keys(&self) -> Result<Vec<Duplicate>, IngestError> {
-        if !self.repeats.has_suspects() {
+    /// it was staged; only rows of its suspect keys are read back (a Parquet row filter on the
+    /// key column skips decoding the others) and checked exactly.
+    pub fn duplicate_keys(&mut self) -> Result<Vec<Duplicate>, IngestError> {
+        let suspects = self.repeats.take_suspects();
+        if suspects.is_empty() {
             return Ok(Vec::new());
         }
         let error = |e: &dyn std::fmt::Display| staging_error(&self.source_name, e);
@@ -139,16 +141,22 @@ impl Stage {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| error(&e))?;
         let wanted: Vec<usize> = DUPLICATE_COLUMNS.iter().map(|c| self.schema.index_of(c).expect("staged column")).collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
+        let key_mask = ProjectionMask::roots(builder.parquet_schema(), [self.key_column]);
+        let suspect_rows = ArrowPredicateFn::new(key_mask, move |batch: RecordBatch| {
+            let keys = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+            Ok(keys.as_string::<i32>().iter().map(|k| Some(k.is_some_and(|k| suspects.contains(k)))).collect::<BooleanArray>())
+        });
+        let reader = builder.with_projection(mask).with_row_filter(RowFilter::new(vec![Box::new(suspect_rows)])).build().map_err(|e| error(&e))?;
         // (index, key, file, row, position) of every row of a suspect key, in staging order.
         let mut rows: Vec<(u32, String, String, u64, String)> = Vec::new();
-        for batch in builder.with_projection(mask).build().map_err(|e| error(&e))? {
+        for batch in reader {
             let batch = batch.map_err(|e| error(&e))?;
             let text = |name: &str| arrow::compute::cast(batch.column_by_name(name).expect("projected"), &DataType::Utf8).expect("to text");
             let (keys, files, positions) = (text("record_key"), text("_file"), text("_position"));
             let (keys, files, positions) = (keys.as_string::<i32>(), files.as_string::<i32>(), positions.as_string::<i32>());
             let lines = arrow::compute::cast(batch.column_by_name("_row").expect("projected"), &DataType::UInt64).expect("to u64");
             let index = batch.column_by_name(INDEX_COLUMN).expect("projected").as_primitive::<arrow::datatypes::UInt32Type>();
-            for r in (0..batch.num_rows()).filter(|&r| self.repeats.is_suspect(keys.value(r))) {
+            for r in 0..batch.num_rows() {
                 let line = lines.as_primitive::<arrow::datatypes::UInt64Type>().value(r);
                 rows.push((index.value(r), keys.value(r).to_string(), files.value(r).to_string(), line, positions.value(r).to_string()));
             }
