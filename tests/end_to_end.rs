@@ -194,10 +194,16 @@ fn sql_answers_in_every_format_and_from_stdin() {
     child.stdin.take().unwrap().write_all(b"SELECT citizen_id_status('11010519491231002x') AS s").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "s\nvalid\n");
-    // Versioned: a second night is a new version of every table.
-    ok(&["run", PIPELINE, "--data-root", path(&c.data), "--warehouse", path(&c.warehouse)]);
+    // Versioned: a second night is a new version of every table. Retrained on the same exports,
+    // the model and every link come out the same.
+    let links = || ok(&["sql", "SELECT source, record_key, role, person_key, link_rule FROM person_source ORDER BY 1, 2, 3", "--warehouse", path(&c.warehouse), "--format", "csv"]);
+    let (model, before) = (std::fs::read_to_string(c.warehouse.join("_linkage/model.json")).unwrap(), links());
+    ok(&["run", PIPELINE, "--data-root", path(&c.data), "--warehouse", path(&c.warehouse), "--retrain"]);
     let m = manifest(&c);
     assert!(m["tables"].as_array().unwrap().iter().all(|t| t["version"] == 1));
+    assert_eq!(m["linkage"]["model_trained"], true);
+    assert_eq!(std::fs::read_to_string(c.warehouse.join("_linkage/model.json")).unwrap(), model);
+    assert_eq!(links(), before);
 }
 
 #[test]

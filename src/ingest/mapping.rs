@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Date32Builder, Float64Builder, RecordBatch, StringArray, StringBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Date32Builder, Float64Builder, RecordBatch, StringArray, StringBuilder, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::NaiveDate;
 use datafusion::datasource::MemTable;
@@ -22,6 +22,9 @@ use super::{IngestError, Quarantined};
 use crate::config::field::{Severity, quote_ident};
 use crate::config::{Field as MappedField, Source};
 use crate::identity::dates::{self, DateProblem};
+
+/// A raw row's place in its chunk, added for the mapping query and dropped after it.
+const CHUNK_ORDER_COLUMN: &str = "_chunk_order";
 
 /// One mapped field: output column, the pipeline key it came from, the mapping, and its type.
 struct Target<'a> {
@@ -109,7 +112,16 @@ impl<'a> Mapper<'a> {
         };
         let engine = |message: String| IngestError::Engine { source_name: self.source.name.clone(), message };
         let first_of_its_shape = self.planned.insert(raw.columns.clone());
-        let table = MemTable::try_new(raw.batch.schema(), vec![vec![raw.batch]]).map_err(|e| engine(e.to_string()))?;
+        // Each row carries its place in the chunk, so the mapped rows come back in the file's
+        // order however the plan spreads them over partitions.
+        let numbered = {
+            let mut fields: Vec<Field> = raw.batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(Field::new(CHUNK_ORDER_COLUMN, DataType::UInt32, false));
+            let mut columns = raw.batch.columns().to_vec();
+            columns.push(Arc::new(UInt32Array::from_iter_values(0..raw.batch.num_rows() as u32)));
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| engine(e.to_string()))?
+        };
+        let table = MemTable::try_new(numbered.schema(), vec![vec![numbered]]).map_err(|e| engine(e.to_string()))?;
         ctx.deregister_table("raw").map_err(|e| engine(e.to_string()))?;
         ctx.register_table("raw", Arc::new(table)).map_err(|e| engine(e.to_string()))?;
         // Plan each expression alone first (once per shape of file), so a broken one is reported
@@ -132,20 +144,15 @@ impl<'a> Mapper<'a> {
                 select.push(format!("{} AS {}", sql_of(t, true), quote_ident(&format!("{}.raw", t.column))));
             }
         }
+        select.push(quote_ident(CHUNK_ORDER_COLUMN));
         let sql = format!("SELECT {} FROM raw", select.join(", "));
         let batches = ctx.sql(&sql).await.map_err(|e| engine(e.to_string()))?.collect().await.map_err(|e| engine(e.to_string()))?;
-        let mut out = Vec::new();
-        let mut quarantine = Vec::new();
-        for batch in batches {
-            let (typed, rejected) = self.type_batch(&batch);
-            out.push(typed);
-            quarantine.extend(rejected);
-        }
-        let schema = match out.first() {
-            Some(b) => b.schema(),
-            None => self.empty_schema(),
-        };
-        let batch = arrow::compute::concat_batches(&schema, &out).map_err(|e| engine(e.to_string()))?;
+        let Some(first) = batches.first() else { return Ok(Mapped { batch: RecordBatch::new_empty(self.empty_schema()), quarantine: Vec::new() }) };
+        let all = arrow::compute::concat_batches(&first.schema(), &batches).map_err(|e| engine(e.to_string()))?;
+        let order = arrow::compute::sort_to_indices(all.column(all.num_columns() - 1), None, None).map_err(|e| engine(e.to_string()))?;
+        let all = arrow::compute::take_record_batch(&all, &order).map_err(|e| engine(e.to_string()))?;
+        let all = all.project(&(0..all.num_columns() - 1).collect::<Vec<_>>()).map_err(|e| engine(e.to_string()))?;
+        let (batch, quarantine) = self.type_batch(&all);
         Ok(Mapped { batch, quarantine })
     }
 

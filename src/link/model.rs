@@ -14,15 +14,16 @@
 //! A level's weight is log2(m/u); an exact name's u is the share of mentions with that name,
 //! a homophone's the share with that reading, so 王伟 weighs less than a rare name.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::score::{BIRTH, COMPARISONS, NAME, NAME_EXACT, NAME_HOMOPHONE, NUMBER, Pattern};
 
-/// Counts of pairs by the levels they fall on.
-pub type PatternCounts = HashMap<Pattern, u64>;
+/// Counts of pairs by the levels they fall on, in a fixed order: sums in EM then come out the
+/// same on every run, and so do the weights and the links.
+pub type PatternCounts = BTreeMap<Pattern, u64>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
