@@ -218,6 +218,7 @@ fn bad_pipelines_exit_78_naming_the_key() {
         (original.replace("via = \"si_insured\"", "via = \"si_payments\""), "source.si_payments.facts.via"),
         (original.replace("path = \"civil_affairs/cremations.csv\"", "path = \"civil_affairs/none_*.csv\""), "source.cremations.path"),
         (original.replace("name = \"AAC003\"", "name = { column = \"AAC003\", sql = \"x\" }"), "source.si_insured.mention.insured.name"),
+        (original.replace("review_weight = 0.0", "review_weight = 9.0"), "linkage.review_weight"),
     ];
     for (text, key) in cases {
         let file = dir.path().join("pipeline.toml");

@@ -1,5 +1,6 @@
 //! Whole-pipeline checks that serde cannot express: names unique, roles that facts refer to
-//! exist, each field given one way, payments pointing at an insured-persons source, files present.
+//! exist, each field given one way, payments pointing at an insured-persons source, files present,
+//! linkage thresholds in order.
 
 use std::collections::HashSet;
 
@@ -11,6 +12,16 @@ pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
     }
     if p.pipeline.batch_rows == 0 {
         return Err(p.invalid("pipeline.batch_rows", "must be at least 1"));
+    }
+    let linkage = &p.linkage;
+    if linkage.margin_weight < 0.0 {
+        return Err(p.invalid("linkage.margin_weight", "a lead over the runner-up cannot be negative"));
+    }
+    if linkage.review_weight > linkage.match_weight {
+        return Err(p.invalid("linkage.review_weight", "the review queue is for candidates below match_weight: set it lower"));
+    }
+    if linkage.random_pairs < 10_000 {
+        return Err(p.invalid("linkage.random_pairs", "u needs at least 10000 random pairs to be measured"));
     }
     let mut names = HashSet::new();
     for s in &p.sources {
