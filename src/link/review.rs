@@ -1,4 +1,4 @@
-//! Review: candidate links in the grey zone (enough points to look at, not enough to link) are
+//! Review: candidate links in the grey zone (a match weight worth a look, not enough to link) are
 //! published as the `review_queue`; a person decides "same" or "different", and every later run
 //! honours the decision. Decisions are kept in `<warehouse>/_review/decisions.jsonl`.
 
