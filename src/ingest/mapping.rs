@@ -148,9 +148,13 @@ impl<'a> Mapper<'a> {
         let sql = format!("SELECT {} FROM raw", select.join(", "));
         let batches = ctx.sql(&sql).await.map_err(|e| engine(e.to_string()))?.collect().await.map_err(|e| engine(e.to_string()))?;
         let Some(first) = batches.first() else { return Ok(Mapped { batch: RecordBatch::new_empty(self.empty_schema()), quarantine: Vec::new() }) };
-        let all = arrow::compute::concat_batches(&first.schema(), &batches).map_err(|e| engine(e.to_string()))?;
-        let order = arrow::compute::sort_to_indices(all.column(all.num_columns() - 1), None, None).map_err(|e| engine(e.to_string()))?;
-        let all = arrow::compute::take_record_batch(&all, &order).map_err(|e| engine(e.to_string()))?;
+        let mut all = arrow::compute::concat_batches(&first.schema(), &batches).map_err(|e| engine(e.to_string()))?;
+        let places = all.column(all.num_columns() - 1).as_primitive::<arrow::datatypes::UInt32Type>().clone();
+        // Usually the plan kept the order; only a chunk that came back shuffled is put back.
+        if places.values().iter().enumerate().any(|(i, &p)| p as usize != i) {
+            let order = arrow::compute::sort_to_indices(&places, None, None).map_err(|e| engine(e.to_string()))?;
+            all = arrow::compute::take_record_batch(&all, &order).map_err(|e| engine(e.to_string()))?;
+        }
         let all = all.project(&(0..all.num_columns() - 1).collect::<Vec<_>>()).map_err(|e| engine(e.to_string()))?;
         let (batch, quarantine) = self.type_batch(&all);
         Ok(Mapped { batch, quarantine })

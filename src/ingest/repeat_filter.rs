@@ -45,7 +45,11 @@ impl BlockedBloom {
     fn contains(&self, hash: u64) -> bool {
         let (block, mask) = self.probes(hash);
         let words = &self.blocks[block];
-        (0..8).all(|w| words[w] & mask[w] == mask[w])
+        let mut missing = 0;
+        for w in 0..8 {
+            missing |= mask[w] & !words[w];
+        }
+        missing == 0
     }
 
     fn insert(&mut self, hash: u64) {
