@@ -117,16 +117,19 @@ fn shares(counts: &[Vec<f64>]) -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn level_counts(patterns: &PatternCounts, include: impl Fn(&Pattern, usize) -> Option<f64>) -> Vec<Vec<f64>> {
-    let mut counts: Vec<Vec<f64>> = COMPARISONS.iter().map(|(_, levels)| vec![0.0; levels.len()]).collect();
+/// How many pairs fall on each level of each comparison.
+fn level_counts(patterns: &PatternCounts) -> Vec<Vec<f64>> {
+    let mut counts = zero_counts();
     for (pattern, &n) in patterns {
         for c in 0..COMPARISONS.len() {
-            if let Some(w) = include(pattern, c) {
-                counts[c][pattern[c] as usize] += w * n as f64;
-            }
+            counts[c][pattern[c] as usize] += n as f64;
         }
     }
     counts
+}
+
+fn zero_counts() -> Vec<Vec<f64>> {
+    COMPARISONS.iter().map(|(_, levels)| vec![0.0; levels.len()]).collect()
 }
 
 /// The chance that a pair of this pattern in a session with this share of matches is a match.
@@ -141,14 +144,14 @@ fn match_probability(pattern: &Pattern, forced: &[bool; 5], (m, u): (&[Vec<f64>]
 
 /// Learns a model from the candidate pairs' patterns and random pairs' patterns.
 pub fn train(candidates: &PatternCounts, random: &PatternCounts, mentions: u64, persons: u64) -> Model {
-    let mut u = shares(&level_counts(random, |_, _| Some(1.0)));
+    let mut u = shares(&level_counts(random));
     let mut m: Vec<Vec<f64>> = START_M.iter().map(|s| std::iter::once(0.0).chain(s.iter().copied()).collect()).collect();
     same_number_by_mistake(&mut u, &m, persons);
     let mut lambda = [0.5; SESSIONS.len()];
     let mut iterations = 0;
     while iterations < MAX_ITERATIONS {
         iterations += 1;
-        let mut matched: Vec<Vec<f64>> = COMPARISONS.iter().map(|(_, levels)| vec![0.0; levels.len()]).collect();
+        let mut matched = zero_counts();
         let mut next_lambda = [0.0; SESSIONS.len()];
         for (s, session) in SESSIONS.iter().enumerate() {
             let (mut expected, mut pairs) = (0.0, 0.0);
@@ -248,15 +251,10 @@ impl Model {
 
     pub fn save(&self, warehouse: &Path) -> Result<(), ModelError> {
         let path = Model::file(warehouse);
-        let write = |p: &Path, text: Option<&str>| {
-            let result = match text {
-                Some(t) => std::fs::write(p, t),
-                None => std::fs::create_dir_all(p),
-            };
-            result.map_err(|source| ModelError::Write { path: p.to_path_buf(), source })
-        };
-        write(path.parent().expect("in a folder"), None)?;
-        write(&path, Some(&serde_json::to_string_pretty(self).expect("model serialises")))
+        let text = serde_json::to_string_pretty(self).expect("model serialises");
+        std::fs::create_dir_all(path.parent().expect("in a folder"))
+            .and_then(|()| std::fs::write(&path, text))
+            .map_err(|source| ModelError::Write { path, source })
     }
 }
 

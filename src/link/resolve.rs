@@ -11,7 +11,7 @@ use arrow::array::Array;
 use super::mentions::MentionColumns;
 use super::model::{self, Model, PatternCounts};
 use super::review::{Decisions, MentionRef};
-use super::score::{Holder, IdEvidence, NameFrequencies, Pattern, Score, Scorer, Side, compare, id_evidence};
+use super::score::{Holder, IdEvidence, NameFrequencies, Pattern, Score, Scorer, Side, compare, id_evidence, repairs};
 use crate::config::LinkageOptions;
 use crate::identity::citizen_id::{self, IdStatus};
 use crate::identity::dates;
@@ -125,20 +125,16 @@ impl<'a> Index<'a> {
 
 /// What a mention says about itself.
 fn side_of<'a>(m: &MentionColumns<'a>, i: usize) -> Side<'a> {
-    let status = MentionColumns::text(m.id_status, i);
-    let usable = status.is_some_and(|s| s == IdStatus::Valid.as_str() || s == IdStatus::Upgraded15.as_str());
-    let usable_id = if usable { MentionColumns::text(m.citizen_id, i) } else { None };
-    Side {
-        citizen_id: usable_id,
+    let fields = Side {
         name_key: MentionColumns::text(m.name_key, i),
         pinyin: MentionColumns::text(m.name_pinyin, i),
         sex: MentionColumns::text(m.sex, i),
         birth_date: (!m.birth_date.is_null(i)).then(|| m.birth_date.value(i)),
         address_key: MentionColumns::text(m.address_key, i),
         household: MentionColumns::text(m.household_no, i),
-        id_birth_date: usable_id.and_then(citizen_id::birth_date).map(dates::to_date32),
-        id_sex: usable_id.and_then(citizen_id::sex).map(|s| if s == 'M' { "M" } else { "F" }),
-    }
+        ..Side::default()
+    };
+    Side::of_mention(MentionColumns::text(m.citizen_id, i), MentionColumns::text(m.id_status, i), fields)
 }
 
 /// What a run is told besides the mentions: thresholds, reviewers' decisions and the model of
@@ -417,11 +413,7 @@ fn lookup(persons: Option<&Vec<u32>>) -> &[u32] {
 fn candidates(m: &MentionColumns, i: usize, side: &Side, index: &Index) -> Vec<Candidate> {
     let status = MentionColumns::text(m.id_status, i).unwrap_or("missing");
     let id_text = MentionColumns::text(m.citizen_id, i);
-    let repairs = if side.citizen_id.is_none() && status == IdStatus::ChecksumFailed.as_str() {
-        citizen_id::repair_candidates(id_text.unwrap_or_default())
-    } else {
-        Vec::new()
-    };
+    let repairs = repairs(id_text, Some(status));
     let holder = index.holder(side);
     // Block on name and birth date: the record's own date, else the one written in its number.
     let birth_hint = side.birth_date.or_else(|| {

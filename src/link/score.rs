@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::identity::citizen_id::{self, IdStatus};
+use crate::identity::dates;
 use crate::identity::names::{NameAgreement, compare as compare_names};
 
 use super::model::Model;
@@ -22,6 +24,29 @@ pub struct Side<'a> {
     /// Birth date and sex written in the mention's own valid number.
     pub id_birth_date: Option<i32>,
     pub id_sex: Option<&'a str>,
+}
+
+impl<'a> Side<'a> {
+    /// A mention's side from its fields: its number counts only if usable (valid, or upgraded
+    /// from 15 digits), and then lends the birth date and sex it encodes.
+    pub fn of_mention(citizen_id: Option<&'a str>, id_status: Option<&str>, fields: Side<'a>) -> Side<'a> {
+        let usable = id_status.is_some_and(|s| s == IdStatus::Valid.as_str() || s == IdStatus::Upgraded15.as_str());
+        let id = citizen_id.filter(|_| usable);
+        Side {
+            citizen_id: id,
+            id_birth_date: id.and_then(citizen_id::birth_date).map(dates::to_date32),
+            id_sex: id.and_then(citizen_id::sex).map(|s| if s == 'M' { "M" } else { "F" }),
+            ..fields
+        }
+    }
+}
+
+/// The numbers one typo from a mention's number whose check character failed; none otherwise.
+pub fn repairs(citizen_id: Option<&str>, id_status: Option<&str>) -> Vec<String> {
+    match (citizen_id, id_status) {
+        (Some(id), Some(s)) if s == IdStatus::ChecksumFailed.as_str() => citizen_id::repair_candidates(id),
+        _ => Vec::new(),
+    }
 }
 
 /// How the mention's ID number relates to the candidate's.

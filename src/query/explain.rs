@@ -10,10 +10,9 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
 use super::QueryError;
-use crate::identity::citizen_id::{self, IdStatus};
-use crate::identity::{dates, names};
+use crate::identity::dates;
 use crate::link::model::Model;
-use crate::link::score::{Holder, NameFrequencies, Scorer, Side, id_evidence};
+use crate::link::score::{Holder, NameFrequencies, Scorer, Side, id_evidence, repairs};
 
 pub use crate::link::review::MentionRef;
 
@@ -31,19 +30,16 @@ impl Mention {
     }
 
     fn side(&self) -> Side<'_> {
-        let usable = self.get(1).is_some_and(|s| s == IdStatus::Valid.as_str() || s == IdStatus::Upgraded15.as_str());
-        let id = if usable { self.get(0) } else { None };
-        Side {
-            citizen_id: id,
+        let fields = Side {
             name_key: self.get(3),
             pinyin: self.get(14),
             sex: self.get(4),
             birth_date: self.get(5).and_then(|d| d.parse().ok()).map(dates::to_date32),
             address_key: self.get(6),
             household: self.get(7),
-            id_birth_date: id.and_then(citizen_id::birth_date).map(dates::to_date32),
-            id_sex: id.and_then(citizen_id::sex).map(|s| if s == 'M' { "M" } else { "F" }),
-        }
+            ..Side::default()
+        };
+        Side::of_mention(self.get(0), self.get(1), fields)
     }
 }
 
@@ -114,11 +110,8 @@ pub async fn explain(ctx: &SessionContext, model: &Model, a: &MentionRef, b: Opt
             m.get(4).unwrap_or("-")
         ));
     }
-    let pinyin = |m: &Mention| m.get(14).map(str::to_string).or_else(|| m.get(3).map(names::pinyin_key));
-    let (pa, pb) = (pinyin(&first), pinyin(&second));
-    let side_a = Side { pinyin: pa.as_deref(), ..first.side() };
-    let side_b = Side { pinyin: pb.as_deref(), ..second.side() };
-    let repairs = if first.get(1) == Some(IdStatus::ChecksumFailed.as_str()) { citizen_id::repair_candidates(first.get(0).unwrap_or_default()) } else { Vec::new() };
+    let (side_a, side_b) = (first.side(), second.side());
+    let repairs = repairs(first.get(0), first.get(1));
     // Whose the first mention's number is: the names of the persons holding it.
     let holders = match side_a.citizen_id {
         Some(x) => query(ctx, "SELECT name_key, name_pinyin FROM person_source WHERE citizen_id = $id AND link_rule IN ('register', 'new_person')", vec![("id", x.to_string())]).await?,
