@@ -2,7 +2,8 @@
 //! dataset, and answers SQL on it.
 //!
 //! The data flows through the modules in this order (see ARCHITECTURE.md):
-//! `config` → `ingest` → `identity` → `link` → `publish` → `query`; `run` drives one night,
+//! `config` → `ingest` → `identity` → `link` → `publish` → `warehouse` (nights on disk) →
+//! `query`; `run` drives one night,
 //! `generate` makes synthetic cities and `evaluate` scores a run against their truth.
 
 pub mod config;
@@ -16,6 +17,7 @@ pub mod publish;
 pub mod query;
 pub mod rng;
 pub mod run;
+pub mod warehouse;
 
 /// Any error of the library, by layer.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,8 @@ pub enum Error {
     Review(#[from] link::review::ReviewError),
     #[error(transparent)]
     Model(#[from] link::model::ModelError),
+    #[error(transparent)]
+    Warehouse(#[from] warehouse::WarehouseError),
     /// Drift whose source policy is `stop`: nothing was published.
     #[error("{0} drift finding(s) stopped the night before anything was published (see above); fix the export or set the source's [source.drift] policy")]
     Drift(usize),

@@ -4,14 +4,16 @@
 //! thresholds), 2 error, 78 bad config.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use pophub::config::Pipeline;
+use pophub::publish::manifest::RunManifest;
 use pophub::query::{self, OutputFormat};
+use pophub::warehouse::{NightLog, Warehouse, WriterLock};
 
 const EXIT_CHECKS_FAILED: u8 = 1;
 const EXIT_ERROR: u8 = 2;
@@ -32,6 +34,29 @@ struct OutputArgs {
     /// Write to this file instead of standard output.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// Which warehouse and night a reading command reads.
+#[derive(clap::Args)]
+struct NightArgs {
+    #[arg(long, default_value = "warehouse")]
+    warehouse: PathBuf,
+    /// A committed night (see `pophub nights`) instead of the current one.
+    #[arg(long)]
+    night: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NightsFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DiffFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -74,13 +99,48 @@ enum Command {
         #[arg(long)]
         retrain: bool,
     },
-    /// Run SQL on the latest published tables (the query from standard input when not given).
+    /// Run SQL on the current night, or another (the query from standard input when not given).
     Sql {
         query: Option<String>,
-        #[arg(long, default_value = "warehouse")]
-        warehouse: PathBuf,
+        #[command(flatten)]
+        at: NightArgs,
         #[command(flatten)]
         output: OutputArgs,
+    },
+    /// Every committed night: its tables' versions and rows, and which night is current.
+    Nights {
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: NightsFormat,
+    },
+    /// What changed from one night to another: persons, key events, attributes, rows per table.
+    Diff {
+        #[arg(long)]
+        from: u32,
+        #[arg(long)]
+        to: u32,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        /// `table`: the figures; `csv` and `json`: every change as well.
+        #[arg(long, value_enum, default_value = "table")]
+        format: DiffFormat,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Make an earlier night current again; the next run starts from it.
+    Rollback {
+        #[arg(long)]
+        to: u32,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+    },
+    /// Remove the files no kept night needs; the nights before the last K become unreadable.
+    Vacuum {
+        #[arg(long)]
+        keep_nights: usize,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
     },
     /// The standing reports.
     Report {
@@ -92,8 +152,8 @@ enum Command {
     Explain {
         mention: pophub::query::explain::MentionRef,
         other: Option<pophub::query::explain::MentionRef>,
-        #[arg(long, default_value = "warehouse")]
-        warehouse: PathBuf,
+        #[command(flatten)]
+        at: NightArgs,
     },
     /// The review queue: candidate links in the grey zone, and reviewers' decisions.
     Review {
@@ -104,8 +164,8 @@ enum Command {
     Evaluate {
         #[arg(long)]
         truth: PathBuf,
-        #[arg(long, default_value = "warehouse")]
-        warehouse: PathBuf,
+        #[command(flatten)]
+        at: NightArgs,
         /// Exit 1 when pairwise precision is below this.
         #[arg(long)]
         min_precision: Option<f64>,
@@ -122,8 +182,8 @@ enum Command {
 enum Review {
     /// The pending candidates, with the mention and the candidate person side by side.
     List {
-        #[arg(long, default_value = "warehouse")]
-        warehouse: PathBuf,
+        #[command(flatten)]
+        at: NightArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -142,8 +202,8 @@ enum Review {
 enum Report {
     /// Pensions paid for months after the month of death.
     DeceasedPensions {
-        #[arg(long, default_value = "warehouse")]
-        warehouse: PathBuf,
+        #[command(flatten)]
+        at: NightArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -158,8 +218,8 @@ enum Report {
         /// External list of people deprived of political rights (one ID number per line).
         #[arg(long)]
         exclude: Option<PathBuf>,
-        #[arg(long, default_value = "warehouse")]
-        warehouse: PathBuf,
+        #[command(flatten)]
+        at: NightArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -205,24 +265,14 @@ fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
-/// The latest run's manifest, if the warehouse has one.
-fn latest_manifest(warehouse: &Path) -> Option<serde_json::Value> {
-    std::fs::read_to_string(warehouse.join("_runs/latest.json")).ok().and_then(|t| serde_json::from_str(&t).ok())
-}
-
-/// The as-of date of the latest run in the warehouse, else today.
-fn warehouse_as_of(warehouse: &Path) -> NaiveDate {
-    latest_manifest(warehouse)
-        .and_then(|v| v.get("as_of").and_then(|d| d.as_str()).and_then(|d| d.parse().ok()))
-        .unwrap_or_else(|| chrono::Utc::now().date_naive())
-}
-
-/// The linkage thresholds the latest run used (match weight, margin), else the defaults.
-fn warehouse_thresholds(warehouse: &Path) -> (f64, f64) {
-    let defaults = pophub::config::LinkageOptions::default();
-    let linkage = latest_manifest(warehouse).and_then(|v| v.get("linkage").cloned());
-    let get = |k: &str, d: f64| linkage.as_ref().and_then(|l| l.get(k)).and_then(|v| v.as_f64()).unwrap_or(d);
-    (get("match_weight", defaults.match_weight), get("margin_weight", defaults.margin_weight))
+/// Writes to standard output; a reader that closed the pipe (`pophub … | head`) ends the output
+/// quietly, as it would for any Unix tool.
+fn stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 async fn execute(command: Command) -> anyhow::Result<u8> {
@@ -230,27 +280,27 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
         Command::Generate { persons, seed, out, as_of, night } => {
             let started = std::time::Instant::now();
             let summary = pophub::generate::generate(persons, seed, as_of, night, &out)?;
-            println!(
-                "generated {} persons in {} households into {} in {:.1}s (seed {}, as of {})",
+            stdout(&format!(
+                "generated {} persons in {} households into {} in {:.1}s (seed {}, as of {})\n",
                 summary.persons,
                 summary.households,
                 out.display(),
                 started.elapsed().as_secs_f64(),
                 seed,
                 summary.as_of
-            );
+            ))?;
         }
         Command::Validate { pipeline, data_root } => {
             let p = Pipeline::load(&pipeline, data_root.as_deref())?;
-            println!("{}: ok ({} sources)", pipeline.display(), p.sources.len());
+            stdout(&format!("{}: ok ({} sources)\n", pipeline.display(), p.sources.len()))?;
         }
         Command::Run { pipeline, warehouse, data_root, as_of, retrain } => {
             let mut p = Pipeline::load(&pipeline, data_root.as_deref())?;
             p.pipeline.as_of = as_of.or(p.pipeline.as_of);
-            let manifest = pophub::run::run(&p, &warehouse, retrain).await.with_context(|| format!("running {}", pipeline.display()))?;
-            print!("{}", pophub::run::summary(&manifest));
+            let manifest = pophub::run::run(&p, &Warehouse::new(&warehouse), retrain).await.with_context(|| format!("running {}", pipeline.display()))?;
+            stdout(&pophub::run::summary(&manifest))?;
         }
-        Command::Sql { query, warehouse, output } => {
+        Command::Sql { query, at, output } => {
             let sql = match query {
                 Some(q) => q,
                 None => {
@@ -259,24 +309,71 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
                     q
                 }
             };
-            let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
+            let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
             let batches = ctx.sql(&sql).await.map_err(query::QueryError::from)?.collect().await.map_err(query::QueryError::from)?;
             query::write_output(&batches, output.format, output.out.as_deref())?;
         }
+        Command::Nights { warehouse, format } => {
+            let wh = Warehouse::new(&warehouse);
+            let log = NightLog::load(&wh)?;
+            match format {
+                NightsFormat::Table => stdout(&pophub::warehouse::nights::render(&log))?,
+                NightsFormat::Json => stdout(&format!("{}\n", serde_json::to_string_pretty(&pophub::warehouse::nights::for_readers(&wh, &log))?))?,
+            }
+        }
+        Command::Diff { from, to, warehouse, format, out } => {
+            let (diff, ctx) = query::diff::diff(&Warehouse::new(&warehouse), from, to).await?;
+            match format {
+                DiffFormat::Table => stdout(&query::diff::render(&diff))?,
+                DiffFormat::Csv => query::write_output(&query::diff::detail(&ctx).await?, OutputFormat::Csv, out.as_deref())?,
+                DiffFormat::Json => {
+                    let batches = query::diff::detail(&ctx).await?;
+                    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+                    for b in &batches {
+                        writer.write(b)?;
+                    }
+                    writer.finish()?;
+                    let rows = writer.into_inner();
+                    let changes: serde_json::Value = if rows.is_empty() { serde_json::json!([]) } else { serde_json::from_slice(&rows)? };
+                    let mut value = serde_json::to_value(&diff)?;
+                    value["changes"] = changes;
+                    let text = serde_json::to_string_pretty(&value)?;
+                    match out {
+                        Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
+                        None => stdout(&format!("{text}\n"))?,
+                    }
+                }
+            }
+        }
+        Command::Rollback { to, warehouse } => {
+            let wh = Warehouse::new(&warehouse);
+            let lock = WriterLock::acquire(&wh, "rollback")?;
+            let mut log = NightLog::load(&wh)?;
+            let from = log.current;
+            log.rollback(&wh, &lock, to)?;
+            stdout(&format!("night {to} is current again (was {}); the next run starts from it\n", from.map_or("none".into(), |n| n.to_string())))?;
+        }
+        Command::Vacuum { keep_nights, warehouse } => {
+            let wh = Warehouse::new(&warehouse);
+            let lock = WriterLock::acquire(&wh, "vacuum")?;
+            let report = pophub::warehouse::vacuum::vacuum(&wh, &lock, keep_nights).await?;
+            let files: usize = report.files_deleted.values().sum();
+            stdout(&format!("kept nights {:?}; removed nights {:?}; {files} file(s) deleted\n", report.kept_nights, report.removed_nights))?;
+        }
         Command::Report { report } => match report {
-            Report::DeceasedPensions { warehouse, output } => {
-                let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
+            Report::DeceasedPensions { at, output } => {
+                let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
                 let batches = query::reports::deceased_pensions(&ctx).await?;
                 query::write_output(&batches, output.format, output.out.as_deref())?;
             }
-            Report::VoterRoll { district, date, exclude, warehouse, output } => {
-                let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
+            Report::VoterRoll { district, date, exclude, at, output } => {
+                let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
                 let batches = query::reports::voter_roll(&ctx, &district, date, exclude.as_deref()).await?;
                 query::write_output(&batches, output.format, output.out.as_deref())?;
             }
         },
-        Command::Review { action: Review::List { warehouse, output } } => {
-            let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
+        Command::Review { action: Review::List { at, output } } => {
+            let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
             let sql = "SELECT q.source || ':' || q.record_key || ':' || q.role AS mention, q.name_raw AS mention_name, \
                        q.citizen_id_raw AS mention_number, round(q.match_weight, 1) AS match_weight, q.person_key, p.name AS person_name, p.citizen_id AS person_number, \
                        CAST(p.birth_date AS VARCHAR) AS person_born \
@@ -287,19 +384,22 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
         Command::Review { action: Review::Decide { mention, person_key, decision, warehouse } } => {
             let decided_at = chrono::Utc::now().to_rfc3339();
             let record = pophub::link::review::Decision { mention: mention.clone(), person_key: person_key.clone(), decision, decided_at };
-            pophub::link::review::append(&warehouse, &record)?;
-            println!("recorded: {mention} {} {person_key}; every run from the next one honours it", if decision == pophub::link::review::Verdict::Same { "is" } else { "is not" });
+            pophub::link::review::append(&Warehouse::new(&warehouse), &record)?;
+            stdout(&format!("recorded: {mention} {} {person_key}; every run from the next one honours it\n", if decision == pophub::link::review::Verdict::Same { "is" } else { "is not" }))?;
         }
-        Command::Explain { mention, other, warehouse } => {
-            let thresholds = warehouse_thresholds(&warehouse);
-            let model = pophub::link::model::Model::load(&warehouse)?
-                .with_context(|| format!("{} has no linkage model; run the pipeline into it first", warehouse.display()))?;
-            let ctx = query::open(&warehouse, warehouse_as_of(&warehouse)).await?;
-            print!("{}", query::explain::explain(&ctx, &model, &mention, other.as_ref(), thresholds).await?);
+        Command::Explain { mention, other, at } => {
+            let wh = Warehouse::new(&at.warehouse);
+            let (ctx, night) = query::open(&wh, at.night).await?;
+            let run = RunManifest::read(&wh, &night.run_id)?;
+            let linkage = run.linkage.context("the night's run manifest has no linkage summary")?;
+            let thresholds = (linkage.match_weight, linkage.margin_weight);
+            let model = pophub::link::model::Model::load(&wh.model(&night.model_run))?
+                .with_context(|| format!("night {}'s linkage model {} is missing", night.night, wh.model(&night.model_run).display()))?;
+            stdout(&query::explain::explain(&ctx, &model, &mention, other.as_ref(), thresholds).await?)?;
         }
-        Command::Evaluate { truth, warehouse, min_precision, min_recall, json } => {
-            let evaluation = pophub::evaluate::evaluate(&warehouse, &truth, warehouse_as_of(&warehouse)).await?;
-            print!("{}", pophub::evaluate::render(&evaluation));
+        Command::Evaluate { truth, at, min_precision, min_recall, json } => {
+            let evaluation = pophub::evaluate::evaluate(&Warehouse::new(&at.warehouse), at.night, &truth).await?;
+            stdout(&pophub::evaluate::render(&evaluation))?;
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&evaluation)?).with_context(|| format!("writing {}", path.display()))?;
             }

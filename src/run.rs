@@ -1,64 +1,128 @@
-//! The nightly run: ingest → identity → link → publish, timed stage by stage, with a manifest
-//! and a short summary for the engineer on duty.
+//! The nightly run: ingest → identity → link → publish → commit, timed stage by stage, with a
+//! manifest and a short summary for the engineer on duty.
+//!
+//! A run holds the warehouse's writer lock throughout, follows the current night (its model,
+//! its keys, its counts for drift), writes every table as a new Delta version and then commits
+//! the night in one atomic step. Whatever ends it early (an error, drift, `kill -9`), the
+//! current night stays as it was; a run that ends with an error leaves a manifest saying where
+//! and why.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Instant;
 
 use chrono::{NaiveDate, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::config::{DriftAction, Pipeline};
-use crate::ingest::drift::{self, DriftEvent, PreviousSource};
-use crate::link::{self, model::Model};
-use crate::publish::{self, manifest::{LinkSummary, RunManifest, StageTiming, peak_memory_bytes}};
+use crate::ingest::drift::{self, DriftEvent};
+use crate::link::{self, model::{Model, ModelError}};
+use crate::publish::{self, manifest::{LinkSummary, RunManifest, RunStatus, SCHEMA_VERSION, StageTiming, peak_memory_bytes}};
+use crate::warehouse::{Night, NightLog, Warehouse, WriterLock, crash_point};
 
-/// Runs the pipeline into the warehouse and returns its manifest. The linkage model of earlier
-/// nights is used unless `retrain` is set or there is none; a model learned tonight is kept for
-/// the nights after, so unchanged records keep their links.
-pub async fn run(pipeline: &Pipeline, warehouse: &Path, retrain: bool) -> Result<RunManifest, crate::Error> {
+/// Runs the pipeline into the warehouse and commits the night; returns the run's manifest. The
+/// linkage model of the current night is used unless `retrain` is set or there is none; a model
+/// learned tonight is kept for the nights after, so unchanged records keep their links.
+pub async fn run(pipeline: &Pipeline, warehouse: &Warehouse, retrain: bool) -> Result<RunManifest, crate::Error> {
+    let lock = WriterLock::acquire(warehouse, "run")?;
+    if let Some(holder) = &lock.taken_over_from {
+        eprintln!("warning: took over the writer lock of {holder}: that process is gone");
+    }
+    let reclaimed = warehouse.remove_leftover_staging(&lock)?;
+    if reclaimed > 0 {
+        eprintln!("warning: removed {:.1} MB of staging that killed runs left behind", reclaimed as f64 / 1e6);
+    }
     let started_at = Utc::now();
     let run_id = started_at.format("%Y%m%dT%H%M%S%3fZ").to_string();
+    let mut record = RunManifest {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        status: RunStatus::Failed,
+        night: None,
+        failed_stage: None,
+        reason: None,
+        pophub_version: env!("CARGO_PKG_VERSION").to_string(),
+        pipeline: pipeline.pipeline.name.clone(),
+        pipeline_file: pipeline.file.to_string_lossy().to_string(),
+        pipeline_sha256: pipeline.sha256.clone(),
+        as_of: pipeline.pipeline.as_of.unwrap_or_else(|| started_at.date_naive()).to_string(),
+        started_at: started_at.to_rfc3339(),
+        finished_at: String::new(),
+        warehouse: warehouse.root().to_string_lossy().to_string(),
+        sources: Vec::new(),
+        drift: Vec::new(),
+        linkage: None,
+        tables: Vec::new(),
+        stages: Vec::new(),
+        peak_memory_bytes: 0,
+    };
     // Accepted rows wait in a staging folder of the warehouse until they are published; the
-    // folder goes once the night is published or stopped.
-    let staging = warehouse.join("_staging").join(&run_id);
-    let result = night(pipeline, warehouse, &staging, started_at, run_id, retrain).await;
+    // folder goes once the night is committed or has failed (a killed run's, at the next run).
+    let staging = warehouse.staging(&run_id);
+    let result = night(pipeline, warehouse, &lock, &staging, &mut record, retrain).await;
     let _ = std::fs::remove_dir_all(&staging);
-    let _ = std::fs::remove_dir(warehouse.join("_staging"));
-    result
+    let _ = std::fs::remove_dir(warehouse.staging_root());
+    match result {
+        Ok(()) => Ok(record),
+        Err(e) => {
+            record.status = if matches!(e, crate::Error::Drift(_)) { RunStatus::Stopped } else { RunStatus::Failed };
+            record.reason = Some(e.to_string());
+            record.finished_at = Utc::now().to_rfc3339();
+            record.peak_memory_bytes = peak_memory_bytes();
+            if let Err(written) = record.write(warehouse) {
+                eprintln!("warning: the failed run's manifest could not be written: {written}");
+            }
+            Err(e)
+        }
+    }
 }
 
-async fn night(pipeline: &Pipeline, warehouse: &Path, staging: &Path, started_at: chrono::DateTime<Utc>, run_id: String, retrain: bool) -> Result<RunManifest, crate::Error> {
-    let as_of: NaiveDate = pipeline.pipeline.as_of.unwrap_or_else(|| started_at.date_naive());
-    let mut stages = Vec::new();
+async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, staging: &std::path::Path, record: &mut RunManifest, retrain: bool) -> Result<(), crate::Error> {
+    let as_of: NaiveDate = record.as_of.parse().expect("written from a date");
+    let mut log = NightLog::load(warehouse)?;
+    let previous: Option<Night> = log.current().cloned();
+    let previous_run = previous.as_ref().map(|n| RunManifest::read(warehouse, &n.run_id)).transpose()?;
     let mut clock = Instant::now();
-    let mut lap = |stage: &str, stages: &mut Vec<StageTiming>| {
-        stages.push(StageTiming { stage: stage.to_string(), seconds: clock.elapsed().as_secs_f64(), peak_memory_bytes: peak_memory_bytes() });
-        clock = Instant::now();
+    let lap = |stage: &str, record: &mut RunManifest, clock: &mut Instant| {
+        record.stages.push(StageTiming { stage: stage.to_string(), seconds: clock.elapsed().as_secs_f64(), peak_memory_bytes: peak_memory_bytes() });
+        *clock = Instant::now();
     };
 
+    record.failed_stage = Some("ingest".into());
     let tables = crate::ingest::ingest(pipeline, as_of, staging).await?;
-    lap("ingest", &mut stages);
+    record.sources = tables.iter().map(|t| t.stats.clone()).collect();
+    lap("ingest", record, &mut clock);
+    crash_point("run-ingested");
 
     // Drift is reported before anything is published; a source whose policy says so stops the night.
-    let tonight: Vec<_> = tables.iter().map(|t| t.stats.clone()).collect();
+    record.failed_stage = Some("drift".into());
     let mut drift: Vec<DriftEvent> = tables.iter().flat_map(|t| t.drift.iter().cloned()).collect();
-    drift.extend(drift::against_previous(pipeline, &tonight, &previous_sources(warehouse)));
+    if let Some(before) = &previous_run {
+        drift.extend(drift::against_previous(pipeline, &record.sources, &before.sources));
+    }
     if !drift.is_empty() {
         eprint!("{}", drift::render(&drift));
     }
-    if drift.iter().any(|e| e.action == DriftAction::Stop) {
-        return Err(crate::Error::Drift(drift.len()));
+    record.drift = drift;
+    let stopping = record.drift.iter().filter(|e| e.action == DriftAction::Stop).count();
+    if stopping > 0 {
+        return Err(crate::Error::Drift(record.drift.len()));
     }
 
+    record.failed_stage = Some("identity".into());
     let mentions = link::mentions::build(pipeline, &tables, as_of);
-    lap("identity", &mut stages);
+    lap("identity", record, &mut clock);
 
+    record.failed_stage = Some("link".into());
     let decisions = link::review::Decisions::load(warehouse)?;
-    let stored = if retrain { None } else { Model::load(warehouse)? };
+    let stored = match (&previous, retrain) {
+        (Some(night), false) => {
+            let path = warehouse.model(&night.model_run);
+            let model = Model::load(&path)?;
+            Some(model.ok_or_else(|| ModelError::Read { path, message: format!("night {} was linked with it, but it is missing", night.night) })?)
+        }
+        _ => None,
+    };
     let (linked, linkage) = link::link(&mentions, &pipeline.linkage, &decisions, stored.as_ref());
     drop(mentions);
-    let mut rules: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rules = std::collections::BTreeMap::new();
     for r in &linkage.rule {
         *rules.entry(r.as_str().to_string()).or_default() += 1;
     }
@@ -73,50 +137,53 @@ async fn night(pipeline: &Pipeline, warehouse: &Path, staging: &Path, started_at
         rules,
     };
     drop(linkage);
-    lap("link", &mut stages);
+    lap("link", record, &mut clock);
+    crash_point("run-linked");
 
     // Publish joins hold their smaller side (persons, mentions) in memory; DataFusion cannot
     // spill a hash join, so the ingest memory limit does not apply here.
+    record.failed_stage = Some("publish".into());
     let ctx = crate::engine::session(as_of, None);
-    std::fs::create_dir_all(warehouse).map_err(|source| publish::PublishError::Io { path: warehouse.to_path_buf(), source })?;
-    let written = publish::publish(&ctx, pipeline, &tables, linked, warehouse, (as_of, &run_id)).await?;
-    lap("publish", &mut stages);
-
-    let pipeline_text = std::fs::read(&pipeline.file).unwrap_or_default();
-    let manifest = RunManifest {
-        run_id,
-        pophub_version: env!("CARGO_PKG_VERSION").to_string(),
-        pipeline: pipeline.pipeline.name.clone(),
-        pipeline_file: pipeline.file.to_string_lossy().to_string(),
-        pipeline_sha256: format!("{:x}", Sha256::digest(&pipeline_text)),
-        as_of: as_of.to_string(),
-        started_at: started_at.to_rfc3339(),
-        warehouse: warehouse.to_string_lossy().to_string(),
-        sources: tables.into_iter().map(|t| t.stats).collect(),
-        drift,
-        linkage: summary,
-        tables: written,
-        stages,
-        peak_memory_bytes: peak_memory_bytes(),
+    record.tables = publish::publish(&ctx, pipeline, &tables, linked, warehouse, previous.as_ref(), (as_of, &record.run_id)).await?;
+    drop(tables);
+    let model_run = match &previous {
+        Some(night) if !summary.model_trained => night.model_run.clone(),
+        _ => {
+            summary.model.save(&warehouse.model(&record.run_id))?;
+            record.run_id.clone()
+        }
     };
-    if manifest.linkage.model_trained {
-        manifest.linkage.model.save(warehouse)?;
-    }
-    manifest.write(warehouse)?;
-    Ok(manifest)
-}
+    record.linkage = Some(summary);
+    lap("publish", record, &mut clock);
 
-/// The sources of the warehouse's previous night, from its manifest; none on a first night.
-fn previous_sources(warehouse: &Path) -> Vec<PreviousSource> {
-    #[derive(serde::Deserialize)]
-    struct Previous {
-        sources: Vec<PreviousSource>,
-    }
-    std::fs::read_to_string(warehouse.join("_runs/latest.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<Previous>(&text).ok())
-        .map(|p| p.sources)
-        .unwrap_or_default()
+    // The commit: the manifest first (a manifest no night names is a run killed before its
+    // commit), then the night log, replaced in one rename.
+    record.failed_stage = Some("commit".into());
+    let number = log.next_number();
+    record.status = RunStatus::Committed;
+    record.night = Some(number);
+    record.finished_at = Utc::now().to_rfc3339();
+    record.peak_memory_bytes = peak_memory_bytes();
+    let committed = Night {
+        night: number,
+        run_id: record.run_id.clone(),
+        as_of: record.as_of.clone(),
+        started_at: record.started_at.clone(),
+        finished_at: record.finished_at.clone(),
+        model_trained: record.linkage.as_ref().is_some_and(|l| l.model_trained),
+        model_run,
+        tables: record.tables.clone(),
+        vacuumed: false,
+    };
+    let commit_started = Instant::now();
+    record.failed_stage = None;
+    record.write(warehouse)?;
+    crash_point("run-before-commit");
+    log.commit(warehouse, lock, committed)?;
+    record.stages.push(StageTiming { stage: "commit".into(), seconds: commit_started.elapsed().as_secs_f64(), peak_memory_bytes: peak_memory_bytes() });
+    // Once more with the commit's timing; the night is committed whether or not this lands.
+    record.write(warehouse)?;
+    Ok(())
 }
 
 /// The summary printed after a run.
@@ -134,7 +201,7 @@ pub fn summary(m: &RunManifest) -> String {
         out.push('\n');
         out.push_str(&drift::render(&m.drift));
     }
-    let l = &m.linkage;
+    let Some(l) = &m.linkage else { return out };
     out.push_str(&format!(
         "\nmentions {} → persons {} ({} candidate pairs scored; model {}, prior {:.1})\n",
         l.mentions,
@@ -146,7 +213,7 @@ pub fn summary(m: &RunManifest) -> String {
     for (rule, n) in &l.rules {
         out.push_str(&format!("    {rule:<20} {n:>10}\n"));
     }
-    out.push_str("\ntables: ");
+    out.push_str(&format!("\nnight {} committed; tables: ", m.night.unwrap_or(0)));
     out.push_str(&m.tables.iter().map(|t| format!("{} {} (v{})", t.name, t.rows, t.version)).collect::<Vec<_>>().join(", "));
     out.push_str("\nstages: ");
     out.push_str(&m.stages.iter().map(|s| format!("{} {:.2}s (peak {:.0} MB)", s.stage, s.seconds, s.peak_memory_bytes as f64 / 1e6)).collect::<Vec<_>>().join(", "));

@@ -1,69 +1,11 @@
 //! End-to-end: the `pophub` binary on generated cities, asserting counts, quarantine reasons,
 //! report rows, evaluation figures and exit codes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-const PIPELINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/nightly.toml");
+use std::process::Command;
 
-fn pophub(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pophub")).args(args).output().expect("pophub runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = pophub(args);
-    assert!(out.status.success(), "pophub {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// A generated city with the nightly pipeline run on it.
-struct City {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    warehouse: PathBuf,
-}
-
-fn city(persons: usize, seed: u64) -> City {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("city");
-    let warehouse = dir.path().join("warehouse");
-    ok(&["generate", "--persons", &persons.to_string(), "--seed", &seed.to_string(), "--out", path(&data)]);
-    ok(&["run", PIPELINE, "--data-root", path(&data), "--warehouse", path(&warehouse)]);
-    City { _dir: dir, data, warehouse }
-}
-
-fn manifest(c: &City) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(c.warehouse.join("_runs/latest.json")).unwrap()).unwrap()
-}
-
-/// Rows of a CSV text without its header; fields may be quoted.
-fn csv_rows(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-        .map(|line| {
-            let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
-            let mut chars = line.chars().peekable();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' if quoted && chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    '"' => quoted = !quoted,
-                    ',' if !quoted => fields.push(std::mem::take(&mut field)),
-                    _ => field.push(c),
-                }
-            }
-            fields.push(field);
-            fields
-        })
-        .collect()
-}
+use common::*;
 
 fn sql_count(c: &City, query: &str) -> u64 {
     let out = ok(&["sql", query, "--warehouse", path(&c.warehouse), "--format", "csv"]);
@@ -73,7 +15,7 @@ fn sql_count(c: &City, query: &str) -> u64 {
 #[test]
 fn nightly_run_accounts_for_every_row_and_links_people() {
     let c = city(4000, 11);
-    let m = manifest(&c);
+    let m = manifest(&c.warehouse);
     let truth = std::fs::read_to_string(c.data.join("truth/mentions.csv")).unwrap();
     for source in m["sources"].as_array().unwrap() {
         let (read, accepted, quarantined) = (source["rows_read"].as_u64().unwrap(), source["accepted"].as_u64().unwrap(), source["quarantined"].as_u64().unwrap());
@@ -197,12 +139,12 @@ fn sql_answers_in_every_format_and_from_stdin() {
     // Versioned: a second night is a new version of every table. Retrained on the same exports,
     // the model and every link come out the same.
     let links = || ok(&["sql", "SELECT source, record_key, role, person_key, link_rule FROM person_source ORDER BY 1, 2, 3", "--warehouse", path(&c.warehouse), "--format", "csv"]);
-    let (model, before) = (std::fs::read_to_string(c.warehouse.join("_linkage/model.json")).unwrap(), links());
+    let (model, before) = (model_text(&c.warehouse), links());
     ok(&["run", PIPELINE, "--data-root", path(&c.data), "--warehouse", path(&c.warehouse), "--retrain"]);
-    let m = manifest(&c);
+    let m = manifest(&c.warehouse);
     assert!(m["tables"].as_array().unwrap().iter().all(|t| t["version"] == 1));
     assert_eq!(m["linkage"]["model_trained"], true);
-    assert_eq!(std::fs::read_to_string(c.warehouse.join("_linkage/model.json")).unwrap(), model);
+    assert_eq!(model_text(&c.warehouse), model);
     assert_eq!(links(), before);
 }
 
@@ -256,7 +198,7 @@ fn drift_is_reported_before_anything_is_published() {
     std::fs::write(&lenient, text.replacen("record_key = \"AAC001\"\n", "record_key = \"AAC001\"\ndrift = { missing_column = \"warn\" }\n", 1)).unwrap();
     let out = run(path(&lenient));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(warehouse.join("_runs/latest.json")).unwrap()).unwrap();
+    let m = manifest(&warehouse);
     assert_eq!(m["drift"][0]["kind"], "missing_column");
     assert_eq!(m["drift"][0]["action"], "warn");
     let w = |q: &str| csv_rows(&ok(&["sql", q, "--warehouse", path(&warehouse), "--format", "csv"]))[0][0].clone();
@@ -437,7 +379,7 @@ record_key = "rid"
     assert_eq!(drops.len(), 20);
     assert!(drops.iter().all(|r| r[0] == format!("D{}", r[1])), "{drops:?}");
     assert_eq!(drops.iter().filter(|r| r[2].ends_with("part-2.parquet")).count(), 10);
-    let m = manifest(&c);
+    let m = manifest(&c.warehouse);
     let veterans = m["sources"].as_array().unwrap().iter().find(|s| s["source"] == "veterans").unwrap().clone();
     assert_eq!(veterans["accepted"], 20);
 }
@@ -502,7 +444,7 @@ record_key = "k"
     .unwrap();
     let warehouse = data.join("warehouse");
     ok(&["run", path(&pipeline), "--warehouse", path(&warehouse)]);
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(warehouse.join("_runs/latest.json")).unwrap()).unwrap();
+    let m = manifest(&warehouse);
     let roster = &m["sources"][0];
     assert_eq!((roster["rows_read"].as_u64(), roster["accepted"].as_u64(), roster["quarantined"].as_u64()), (Some(10), Some(2), Some(8)));
     assert_eq!(roster["warnings"]["person.sex: not an allowed value"], 1);
@@ -573,16 +515,15 @@ fn a_second_night_keeps_keys_and_publishes_what_changed() {
         rows.into_iter().map(|r| ((r[0].clone(), r[1].clone(), r[2].clone()), r[3].clone())).collect()
     };
     let model_trained = || -> bool {
-        let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(warehouse.join("_runs/latest.json")).unwrap()).unwrap();
-        manifest["linkage"]["model_trained"].as_bool().unwrap()
+        manifest(&warehouse)["linkage"]["model_trained"].as_bool().unwrap()
     };
     ok(&["run", PIPELINE, "--data-root", path(&first), "--warehouse", path(&warehouse)]);
     assert!(model_trained(), "the first night learns the linkage model");
-    let model = std::fs::read_to_string(warehouse.join("_linkage/model.json")).unwrap();
+    let model = model_text(&warehouse);
     let before = keys();
     ok(&["run", PIPELINE, "--data-root", path(&second), "--warehouse", path(&warehouse), "--as-of", "2026-11-02"]);
     assert!(!model_trained(), "later nights reuse it");
-    assert_eq!(std::fs::read_to_string(warehouse.join("_linkage/model.json")).unwrap(), model);
+    assert_eq!(model_text(&warehouse), model);
     let after = keys();
 
     // Every person whose records did not change keeps the same key on every mention.

@@ -36,6 +36,9 @@ pub struct Pipeline {
     /// Where the file was read from; relative paths resolve against its folder.
     #[serde(skip)]
     pub file: PathBuf,
+    /// SHA-256 of the bytes that were parsed, for the run record.
+    #[serde(skip)]
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -488,6 +491,7 @@ impl Pipeline {
         let mut pipeline: Pipeline = toml::from_str(&text)
             .map_err(|source| ConfigError::Parse { path: path.into(), source: Box::new(source) })?;
         pipeline.file = path.to_path_buf();
+        pipeline.sha256 = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
         if let Some(root) = data_root {
             let absolute = std::path::absolute(root).map_err(|source| ConfigError::Read { path: root.into(), source })?;
             pipeline.pipeline.data_root = Some(absolute);

@@ -5,9 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use chrono::NaiveDate;
 use datafusion::prelude::{CsvReadOptions, SessionContext};
 use serde::Serialize;
 
@@ -74,25 +72,15 @@ async fn register_text_csv(ctx: &SessionContext, name: &str, path: &Path, column
 }
 
 async fn count(ctx: &SessionContext, sql: &str) -> Result<u64, EvaluateError> {
-    let batches = ctx.sql(sql).await?.collect().await?;
-    let value = batches
-        .iter()
-        .find(|b| b.num_rows() > 0)
-        .map(|b| {
-            let c = arrow::compute::cast(b.column(0), &DataType::Int64).expect("numeric");
-            let c = c.as_primitive::<arrow::datatypes::Int64Type>();
-            if c.is_null(0) { 0 } else { c.value(0) as u64 }
-        })
-        .unwrap_or(0);
-    Ok(value)
+    Ok(query::count(ctx, sql).await?)
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 1.0 } else { a as f64 / b as f64 }
 }
 
-pub async fn evaluate(warehouse: &Path, truth: &Path, as_of: NaiveDate) -> Result<Evaluation, EvaluateError> {
-    let ctx = query::open(warehouse, as_of).await?;
+pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32>, truth: &Path) -> Result<Evaluation, EvaluateError> {
+    let (ctx, _) = query::open(warehouse, night).await?;
     register_text_csv(&ctx, "truth_mentions", &truth.join("mentions.csv"), &["source", "record_key", "role", "person_id"]).await?;
     register_text_csv(
         &ctx,

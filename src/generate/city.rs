@@ -398,7 +398,7 @@ impl Household {
 /// The same city some days later: each day a few births (registered only after 45 days), deaths,
 /// people moving out and departments correcting records, and pensions paid for a new month when
 /// one begins. Returns the persons whose records changed.
-pub fn advance(city: &mut City, days: u32, seed: u64) -> Vec<usize> {
+pub fn advance(city: &mut City, days: u32, seed: u64) -> Vec<(usize, &'static str)> {
     let base = Rng::new(seed ^ 0xDA7E);
     let mut used: HashSet<String> = city.persons.iter().map(|p| p.id.clone()).collect();
     let mut changed = Vec::new();
@@ -438,7 +438,7 @@ pub fn advance(city: &mut City, days: u32, seed: u64) -> Vec<usize> {
             child.father = father;
             city.persons.push(child);
             city.households[h].members.push(index);
-            changed.push(index);
+            changed.push((index, "born"));
         }
         let pick_alive = |rng: &mut Rng, city: &City, min_age: i64| -> Option<usize> {
             (0..20).map(|_| (rng.next_u64() % city.persons.len() as u64) as usize).find(|&p| {
@@ -455,24 +455,24 @@ pub fn advance(city: &mut City, days: u32, seed: u64) -> Vec<usize> {
             if let Some(pension) = person.pension.as_mut() {
                 pension.last_month = pension.last_month.min(first_of_month(as_of));
             }
-            changed.push(p);
+            changed.push((p, if person.death_in_register { "died_in_register" } else { "died" }));
         }
         for _ in 0..per_day(0.00002, n) {
             let Some(p) = pick_alive(&mut rng, city, 18) else { continue };
             city.persons[p].moved_out = Some(as_of);
-            changed.push(p);
+            changed.push((p, if city.persons[p].registered { "moved_out" } else { "moved_away" }));
         }
         for _ in 0..per_day(0.00005, n) {
             let p = (rng.next_u64() % city.persons.len() as u64) as usize;
             city.persons[p].corrected = true;
-            changed.push(p);
+            changed.push((p, "corrected"));
         }
         let paid = last_paid_month(as_of);
         for (p, person) in city.persons.iter_mut().enumerate() {
             let newly_registered = !person.registered && !person.floating && (as_of - person.birth).num_days() > 45;
             if newly_registered {
                 person.registered = true;
-                changed.push(p);
+                changed.push((p, "registered"));
             }
             let alive = person.death.is_none();
             if let Some(pension) = person.pension.as_mut().filter(|_| alive) {

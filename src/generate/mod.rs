@@ -40,16 +40,25 @@ pub struct Summary {
 }
 
 /// Writes the city as of `as_of`, or, for `night` 2 and later, the same city that many days on,
-/// with `truth/changed_persons.csv` listing the persons whose records changed since the first night.
+/// with `truth/changed_persons.csv` listing the persons whose records changed since the first night
+/// and `truth/changes.csv` each change (`born`, `died_in_register`, `died`, `moved_out`,
+/// `moved_away` for people registered elsewhere, `corrected`, `registered`).
 pub fn generate(persons: usize, seed: u64, as_of: NaiveDate, night: u32, out: &Path) -> Result<Summary, GenerateError> {
     let mut city = city::build(persons, seed, as_of);
     let changed = city::advance(&mut city, night.saturating_sub(1), seed);
     if night > 1 {
+        let mut persons: Vec<usize> = changed.iter().map(|(p, _)| *p).collect();
+        persons.dedup();
         let mut text = csv_line(&["person_id"]);
-        for p in &changed {
-            text.push_str(&csv_line(&[&Person::key(*p)]));
+        for p in persons {
+            text.push_str(&csv_line(&[&Person::key(p)]));
         }
         write_file(&out.join("truth/changed_persons.csv"), text.as_bytes())?;
+        let mut text = csv_line(&["person_id", "change"]);
+        for (p, change) in &changed {
+            text.push_str(&csv_line(&[&Person::key(*p), change]));
+        }
+        write_file(&out.join("truth/changes.csv"), text.as_bytes())?;
     }
     let mut w = feeds::Writer::new(&city, out, seed)?;
     w.household_register()?;

@@ -19,17 +19,8 @@ pub struct DriftEvent {
     pub message: String,
 }
 
-/// What the previous night's manifest says of one source.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PreviousSource {
-    pub source: String,
-    pub rows_read: u64,
-    #[serde(default)]
-    pub columns: Vec<String>,
-}
-
 /// Compares tonight's counts and columns with the previous night's, per source.
-pub fn against_previous(pipeline: &Pipeline, tonight: &[SourceStats], previous: &[PreviousSource]) -> Vec<DriftEvent> {
+pub fn against_previous(pipeline: &Pipeline, tonight: &[SourceStats], previous: &[SourceStats]) -> Vec<DriftEvent> {
     let mut events = Vec::new();
     for stats in tonight {
         let Some(before) = previous.iter().find(|p| p.source == stats.source) else { continue };

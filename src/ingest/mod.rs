@@ -40,6 +40,8 @@ pub enum IngestError {
     Expression { source_name: String, key: String, file: String, message: String },
     #[error("source `{source_name}`: {message}")]
     Engine { source_name: String, message: String },
+    #[error("source `{source_name}`: staging its accepted rows in {path}: {message}; check the warehouse's free space")]
+    Staging { source_name: String, path: PathBuf, message: String },
 }
 
 /// A row that was not accepted, and why.
@@ -56,7 +58,7 @@ pub struct Quarantined {
 }
 
 /// Counts for one file of a source.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FileStats {
     pub path: String,
     pub bytes: u64,
@@ -70,7 +72,7 @@ pub struct FileStats {
 }
 
 /// Counts for one source; `rows_read == accepted + quarantined` always.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SourceStats {
     pub source: String,
     pub department: String,

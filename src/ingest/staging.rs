@@ -34,8 +34,8 @@ pub struct Stage {
     key_column: usize,
 }
 
-fn staging_error(name: &str, e: impl std::fmt::Display) -> IngestError {
-    IngestError::Engine { source_name: name.to_string(), message: format!("staging: {e}") }
+fn staging_error(name: &str, path: &Path, e: impl std::fmt::Display) -> IngestError {
+    IngestError::Staging { source_name: name.to_string(), path: path.to_path_buf(), message: e.to_string() }
 }
 
 impl Stage {
@@ -48,7 +48,7 @@ impl Stage {
         let file = File::create(path).map_err(|e| IngestError::Io { file: path.to_path_buf(), source: e })?;
         // Row groups of one batch: the writer holds no more than a batch before it reaches disk.
         let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(batch_rows)).build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| staging_error(name, e))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| staging_error(name, path, e))?;
         let prefixes: Vec<String> = source.mentions.iter().map(|m| format!("{}.", m.role)).collect();
         let kept = if prefixes.is_empty() {
             Vec::new()
@@ -84,22 +84,22 @@ impl Stage {
         let mut columns = batch.columns().to_vec();
         columns.push(Arc::new(UInt32Array::from_iter_values(self.next_index..self.next_index + n)));
         self.next_index += n;
-        let staged = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| staging_error(&self.source_name, e))?;
-        let keys = arrow::compute::cast(staged.column(self.key_column), &DataType::Utf8).map_err(|e| staging_error(&self.source_name, e))?;
+        let staged = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| staging_error(&self.source_name, &self.path, e))?;
+        let keys = arrow::compute::cast(staged.column(self.key_column), &DataType::Utf8).map_err(|e| staging_error(&self.source_name, &self.path, e))?;
         for key in keys.as_string::<i32>().iter().flatten() {
             self.repeats.see(key);
         }
         if !self.kept.is_empty() {
-            self.kept_batches.push(staged.project(&self.kept).map_err(|e| staging_error(&self.source_name, e))?);
+            self.kept_batches.push(staged.project(&self.kept).map_err(|e| staging_error(&self.source_name, &self.path, e))?);
         }
         let writer = self.writer.as_mut().expect("stage open");
-        writer.write(&staged).map_err(|e| staging_error(&self.source_name, e))
+        writer.write(&staged).map_err(|e| staging_error(&self.source_name, &self.path, e))
     }
 
     /// Closes the staged file and returns its path.
     pub fn finish(&mut self) -> Result<PathBuf, IngestError> {
         if let Some(writer) = self.writer.take() {
-            writer.close().map_err(|e| staging_error(&self.source_name, e))?;
+            writer.close().map_err(|e| staging_error(&self.source_name, &self.path, e))?;
         }
         Ok(self.path.clone())
     }
@@ -136,7 +136,7 @@ impl Stage {
         if suspects.is_empty() {
             return Ok(Vec::new());
         }
-        let error = |e: &dyn std::fmt::Display| staging_error(&self.source_name, e);
+        let error = |e: &dyn std::fmt::Display| staging_error(&self.source_name, &self.path, e);
         let file = File::open(&self.path).map_err(|e| IngestError::Io { file: self.path.clone(), source: e })?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| error(&e))?;
         let wanted: Vec<usize> = DUPLICATE_COLUMNS.iter().map(|c| self.schema.index_of(c).expect("staged column")).collect();

@@ -29,8 +29,8 @@ pub type PatternCounts = BTreeMap<Pattern, u64>;
 pub enum ModelError {
     #[error("cannot read the linkage model {path}: {message}; delete it and run with --retrain to learn a new one")]
     Read { path: PathBuf, message: String },
-    #[error("cannot write the linkage model {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot write the linkage model {path}: {message}")]
+    Write { path: PathBuf, message: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -228,13 +228,9 @@ impl Model {
         self.prior_weight + (0..pattern.len()).map(|c| self.level_weight(c, pattern[c], name_frequency)).sum::<f64>()
     }
 
-    fn file(warehouse: &Path) -> PathBuf {
-        warehouse.join("_linkage").join("model.json")
-    }
-
-    /// The model the warehouse's earlier nights were linked with, if any.
-    pub fn load(warehouse: &Path) -> Result<Option<Model>, ModelError> {
-        let path = Model::file(warehouse);
+    /// A saved model (the warehouse keeps one per run that learned it), if the file exists.
+    pub fn load(path: &Path) -> Result<Option<Model>, ModelError> {
+        let path = path.to_path_buf();
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -249,12 +245,10 @@ impl Model {
         Ok(Some(model))
     }
 
-    pub fn save(&self, warehouse: &Path) -> Result<(), ModelError> {
-        let path = Model::file(warehouse);
+    /// Saves the model whole or not at all.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let text = serde_json::to_string_pretty(self).expect("model serialises");
-        std::fs::create_dir_all(path.parent().expect("in a folder"))
-            .and_then(|()| std::fs::write(&path, text))
-            .map_err(|source| ModelError::Write { path, source })
+        crate::warehouse::write_atomic(path, text.as_bytes()).map_err(|e| ModelError::Write { path: path.to_path_buf(), message: e.to_string() })
     }
 }
 
@@ -298,9 +292,10 @@ mod tests {
     #[test]
     fn a_saved_model_loads_back() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Model::load(dir.path()).unwrap(), None);
+        let path = dir.path().join("_linkage/run1.json");
+        assert_eq!(Model::load(&path).unwrap(), None);
         let model = train(&counts(&[([1, 1, 1, 1, 0], 10)]), &counts(&[([0, 4, 2, 1, 2], 10)]), 10, 10);
-        model.save(dir.path()).unwrap();
-        assert_eq!(Model::load(dir.path()).unwrap(), Some(model));
+        model.save(&path).unwrap();
+        assert_eq!(Model::load(&path).unwrap(), Some(model));
     }
 }

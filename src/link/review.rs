@@ -1,10 +1,12 @@
 //! Review: candidate links in the grey zone (a match weight worth a look, not enough to link) are
 //! published as the `review_queue`; a person decides "same" or "different", and every later run
-//! honours the decision. Decisions are kept in `<warehouse>/_review/decisions.jsonl`.
+//! honours the decision. Decisions are kept in the warehouse (`warehouse::Warehouse::review_decisions`).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::warehouse::Warehouse;
 
 use serde::{Deserialize, Serialize};
 
@@ -62,13 +64,9 @@ pub struct Decisions {
     pub different: HashSet<(MentionRef, String)>,
 }
 
-fn file(warehouse: &Path) -> PathBuf {
-    warehouse.join("_review").join("decisions.jsonl")
-}
-
 impl Decisions {
-    pub fn load(warehouse: &Path) -> Result<Decisions, ReviewError> {
-        let path = file(warehouse);
+    pub fn load(warehouse: &Warehouse) -> Result<Decisions, ReviewError> {
+        let path = warehouse.review_decisions();
         let mut out = Decisions::default();
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -99,8 +97,8 @@ impl Decisions {
 }
 
 /// Records a decision; it takes effect from the next run.
-pub fn append(warehouse: &Path, decision: &Decision) -> Result<(), ReviewError> {
-    let path = file(warehouse);
+pub fn append(warehouse: &Warehouse, decision: &Decision) -> Result<(), ReviewError> {
+    let path = warehouse.review_decisions();
     let io = |source| ReviewError::Io { path: path.clone(), source };
     std::fs::create_dir_all(path.parent().expect("in _review")).map_err(io)?;
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;

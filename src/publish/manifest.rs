@@ -1,16 +1,31 @@
-//! The run manifest: what one night read (files with content hashes and row counts), what it
-//! linked, what it wrote (tables and versions), how long each stage took and the peak memory.
-//! Written to `<warehouse>/_runs/<run_id>.json` and `<warehouse>/_runs/latest.json`.
+//! The run manifest: what one run read (files with content hashes and row counts), what it
+//! linked, what it wrote (tables and versions), how long each stage took and the peak memory,
+//! and how it ended. Written for every run, committed or not, to `<warehouse>/_runs/<run_id>.json`
+//! (through `warehouse`, which owns the path), and read back through one typed reader.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{PublishError, TableInfo};
-use crate::link::model::Model;
 use crate::ingest::SourceStats;
 use crate::ingest::drift::DriftEvent;
+use crate::link::model::Model;
+use crate::warehouse::{TableVersion, Warehouse, WarehouseError, read_json, write_atomic};
+
+/// The layout version of a run manifest; a manifest of another version is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Published and committed as night `night`.
+    Committed,
+    /// Stopped by drift before anything was published.
+    Stopped,
+    /// Failed in `failed_stage`; nothing was committed.
+    Failed,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageTiming {
@@ -35,39 +50,49 @@ pub struct LinkSummary {
     pub rules: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunManifest {
+    pub schema_version: u32,
     pub run_id: String,
+    pub status: RunStatus,
+    /// The night this run committed.
+    pub night: Option<u32>,
+    /// Where a failed or stopped run ended, and why.
+    pub failed_stage: Option<String>,
+    pub reason: Option<String>,
     pub pophub_version: String,
     pub pipeline: String,
     pub pipeline_file: String,
     pub pipeline_sha256: String,
     pub as_of: String,
     pub started_at: String,
+    pub finished_at: String,
     pub warehouse: String,
     pub sources: Vec<SourceStats>,
     /// Drift found tonight (only warnings, or the night would not have published).
     pub drift: Vec<DriftEvent>,
-    pub linkage: LinkSummary,
-    pub tables: Vec<TableInfo>,
+    /// Absent when the run ended before linking.
+    pub linkage: Option<LinkSummary>,
+    pub tables: Vec<TableVersion>,
     pub stages: Vec<StageTiming>,
     pub peak_memory_bytes: u64,
 }
 
 impl RunManifest {
-    pub fn write(&self, warehouse: &Path) -> Result<(), PublishError> {
-        let dir = warehouse.join("_runs");
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| PublishError::Io { path: path.clone(), source }
-        };
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    pub fn write(&self, warehouse: &Warehouse) -> Result<(), WarehouseError> {
         let text = serde_json::to_string_pretty(self).expect("manifest serialises");
-        let file = dir.join(format!("{}.json", self.run_id));
-        std::fs::write(&file, &text).map_err(io(&file))?;
-        let latest = dir.join("latest.json");
-        std::fs::write(&latest, &text).map_err(io(&latest))?;
-        Ok(())
+        write_atomic(&warehouse.run_record(&self.run_id), text.as_bytes())
+    }
+
+    /// The manifest of a run; an error naming the file when it is missing or damaged.
+    pub fn read(warehouse: &Warehouse, run_id: &str) -> Result<RunManifest, WarehouseError> {
+        let path = warehouse.run_record(run_id);
+        let manifest: RunManifest = read_json(&path)?
+            .ok_or_else(|| WarehouseError::Corrupt { path: path.clone(), message: "the run's manifest is missing".into() })?;
+        if manifest.schema_version != SCHEMA_VERSION {
+            return Err(WarehouseError::Corrupt { path, message: format!("schema_version {} is not {SCHEMA_VERSION}", manifest.schema_version) });
+        }
+        Ok(manifest)
     }
 }
 

@@ -3,12 +3,10 @@
 //! manifest beside them. Column by column, the tables are documented in `schemas/published.md`.
 
 mod delta;
-
-pub use delta::register as register_delta;
 mod facts;
 pub mod manifest;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
@@ -19,23 +17,18 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::config::Pipeline;
 use crate::ingest::{INDEX_COLUMN, Quarantined, SourceTable};
+use crate::warehouse::{Night, TableVersion, Warehouse};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("building table `{table}`: {source}")]
     Engine { table: String, source: Box<datafusion::error::DataFusionError> },
-    #[error("writing Delta table `{table}`: {source}")]
+    #[error("Delta table `{table}`: {source}")]
     Delta { table: String, source: Box<deltalake::DeltaTableError> },
+    #[error("writing Delta table `{table}` in {path}: {source}; nothing of tonight was committed")]
+    Write { table: String, path: PathBuf, source: Box<deltalake::DeltaTableError> },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-}
-
-/// A published table and the version this run wrote.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TableInfo {
-    pub name: String,
-    pub rows: u64,
-    pub version: i64,
 }
 
 /// The published tables, in the order they are built (later ones read earlier ones), and their SQL.
@@ -43,13 +36,15 @@ pub struct TableInfo {
 /// cost hundreds of bytes a group (1.7 GB for 100,000 persons).
 const TABLES: &[(&str, &str)] = &[
     (
-        // Read before person_source is overwritten: last night's keys against tonight's.
+        // Last night's keys against tonight's, added to the history of the night this one follows.
         "person_key_event",
         "WITH moved AS ( \
            SELECT p.person_key AS old_key, m.person_key AS new_key, COUNT(*) AS mentions, MIN(m.link_rule) AS link_rule \
            FROM previous_person_source p JOIN mention m ON m.source = p.source AND m.record_key = p.record_key AND m.role = p.role \
            WHERE p.person_key IS DISTINCT FROM m.person_key GROUP BY p.person_key, m.person_key), \
          tonight AS (SELECT person_key FROM mention WHERE person_key IS NOT NULL GROUP BY person_key) \
+         SELECT night, run_id, old_key, new_key, mentions, kind, reason FROM previous_person_key_event \
+         UNION ALL \
          SELECT n.as_of AS night, n.run_id, v.old_key, v.new_key, v.mentions, \
                 CASE WHEN v.old_key IS NULL THEN 'linked' WHEN v.new_key IS NULL THEN 'unlinked' \
                      WHEN t.person_key IS NOT NULL THEN 'split' ELSE 'merged' END AS kind, \
@@ -145,28 +140,24 @@ const TABLES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Tables that keep every night's rows (appended) rather than the latest night's.
-const HISTORY_TABLES: &[&str] = &["person_key_event"];
-
-pub fn table_names() -> Vec<&'static str> {
-    TABLES.iter().map(|(n, _)| *n).chain(["quarantine"]).collect()
-}
-
-/// Builds and writes every published table; returns what was written.
+/// Builds and writes every published table as a new Delta version, following the night
+/// `previous` (the current one, on which tonight's key events and history build; none on a
+/// first night). Returns the versions written: nothing is visible until the night is committed.
 pub async fn publish(
     ctx: &SessionContext,
     pipeline: &Pipeline,
     tables: &[SourceTable],
     mentions: RecordBatch,
-    warehouse: &Path,
-    night: (chrono::NaiveDate, &str),
-) -> Result<Vec<TableInfo>, PublishError> {
+    warehouse: &Warehouse,
+    previous: Option<&Night>,
+    tonight: (chrono::NaiveDate, &str),
+) -> Result<Vec<TableVersion>, PublishError> {
     let engine = |table: &str| {
         let table = table.to_string();
         move |e: datafusion::error::DataFusionError| PublishError::Engine { table: table.clone(), source: Box::new(e) }
     };
     register_batch(ctx, "mention", mentions).map_err(engine("mention"))?;
-    register_night(ctx, night, warehouse).await?;
+    register_previous(ctx, tonight, warehouse, previous).await?;
     for t in tables {
         let source = &pipeline.sources[t.index];
         register_staged(ctx, &facts::source_table(source), t).await.map_err(engine(&source.name))?;
@@ -181,34 +172,51 @@ pub async fn publish(
     let all = TABLES.iter().copied().chain([("quarantine", "SELECT * FROM quarantine_rows")]);
     for (name, sql) in all {
         let rows = ctx.sql(sql).await.map_err(engine(name))?;
-        let table = delta::write(ctx, warehouse, name, rows, HISTORY_TABLES.contains(&name)).await?;
+        let table = delta::write(ctx, warehouse, name, rows).await?;
         // Later tables read this one as written.
         let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
-        delta::register(ctx, name, &table).await.map_err(delta_err)?;
+        crate::warehouse::tables::register(ctx, name, &table).await.map_err(delta_err)?;
         let count = ctx.sql(&format!("SELECT COUNT(*) FROM {name}")).await.map_err(engine(name))?.collect().await.map_err(engine(name))?;
         let rows = count.first().map_or(0, |b| b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0) as u64);
-        written.push(TableInfo { name: name.to_string(), rows, version: table.version().map_or(0, |v| v as i64) });
+        written.push(TableVersion { name: name.to_string(), rows, version: table.version().unwrap_or(0) });
+        crate::warehouse::crash_point(&format!("publish-table:{name}"));
     }
     Ok(written)
 }
 
-/// `night` (this run's day and id) and `previous_person_source` (last night's keys, empty on a
-/// first night) for the key events.
-async fn register_night(ctx: &SessionContext, night: (chrono::NaiveDate, &str), warehouse: &Path) -> Result<(), PublishError> {
+/// `night` (this run's day and id), and from the night this one follows `previous_person_source`
+/// (its keys) and `previous_person_key_event` (its history); both empty on a first night.
+async fn register_previous(ctx: &SessionContext, tonight: (chrono::NaiveDate, &str), warehouse: &Warehouse, previous: Option<&Night>) -> Result<(), PublishError> {
     let engine = |e: datafusion::error::DataFusionError| PublishError::Engine { table: "person_key_event".into(), source: Box::new(e) };
-    let sql = format!("SELECT CAST('{}' AS DATE) AS as_of, '{}' AS run_id", night.0, night.1);
+    let sql = format!("SELECT CAST('{}' AS DATE) AS as_of, '{}' AS run_id", tonight.0, tonight.1);
     ctx.register_table("night", ctx.sql(&sql).await.map_err(engine)?.into_view()).map_err(engine)?;
-    let previous = warehouse.join("person_source");
-    if previous.join("_delta_log").is_dir() {
-        let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: "person_source".into(), source: Box::new(source) };
-        let url = deltalake::ensure_table_uri(previous.to_string_lossy()).map_err(delta_err)?;
-        let table = deltalake::open_table(url).await.map_err(delta_err)?;
-        delta::register(ctx, "previous_person_source", &table).await.map_err(delta_err)?;
-    } else {
-        let empty = ctx.sql("SELECT source, record_key, role, person_key FROM mention WHERE false").await.map_err(engine)?;
-        ctx.register_table("previous_person_source", empty.into_view()).map_err(engine)?;
+    let pinned = |name: &str| previous.and_then(|n| n.table(name)).map(|t| (name.to_string(), t.version));
+    match pinned("person_source") {
+        Some((name, version)) => register_pinned(ctx, warehouse, &name, version, "previous_person_source").await?,
+        None => {
+            let empty = ctx.sql("SELECT source, record_key, role, person_key FROM mention WHERE false").await.map_err(engine)?;
+            ctx.register_table("previous_person_source", empty.into_view()).map_err(engine)?;
+        }
+    }
+    match pinned("person_key_event") {
+        Some((name, version)) => register_pinned(ctx, warehouse, &name, version, "previous_person_key_event").await?,
+        None => {
+            let empty = ctx
+                .sql("SELECT CAST(NULL AS DATE) AS night, CAST(NULL AS VARCHAR) AS run_id, CAST(NULL AS VARCHAR) AS old_key, \
+                      CAST(NULL AS VARCHAR) AS new_key, CAST(NULL AS BIGINT) AS mentions, CAST(NULL AS VARCHAR) AS kind, \
+                      CAST(NULL AS VARCHAR) AS reason WHERE false")
+                .await
+                .map_err(engine)?;
+            ctx.register_table("previous_person_key_event", empty.into_view()).map_err(engine)?;
+        }
     }
     Ok(())
+}
+
+async fn register_pinned(ctx: &SessionContext, warehouse: &Warehouse, name: &str, version: u64, alias: &str) -> Result<(), PublishError> {
+    let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
+    let table = crate::warehouse::tables::open(warehouse, name, version).await.map_err(delta_err)?;
+    crate::warehouse::tables::register(ctx, alias, &table).await.map_err(delta_err)
 }
 
 fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> datafusion::error::Result<()> {
