@@ -98,6 +98,10 @@ enum Command {
         /// (links near the thresholds may move; the moves are published in person_key_event).
         #[arg(long)]
         retrain: bool,
+        /// Parse every source again, even those whose files are unchanged since the last run
+        /// (by default their accepted rows are reused).
+        #[arg(long)]
+        reparse: bool,
     },
     /// Run SQL on the current night, or another (the query from standard input when not given).
     Sql {
@@ -294,10 +298,10 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
             let p = Pipeline::load(&pipeline, data_root.as_deref())?;
             stdout(&format!("{}: ok ({} sources)\n", pipeline.display(), p.sources.len()))?;
         }
-        Command::Run { pipeline, warehouse, data_root, as_of, retrain } => {
+        Command::Run { pipeline, warehouse, data_root, as_of, retrain, reparse } => {
             let mut p = Pipeline::load(&pipeline, data_root.as_deref())?;
             p.pipeline.as_of = as_of.or(p.pipeline.as_of);
-            let manifest = pophub::run::run(&p, &Warehouse::new(&warehouse), retrain).await.with_context(|| format!("running {}", pipeline.display()))?;
+            let manifest = pophub::run::run(&p, &Warehouse::new(&warehouse), pophub::run::RunOptions { retrain, reparse }).await.with_context(|| format!("running {}", pipeline.display()))?;
             stdout(&pophub::run::summary(&manifest))?;
         }
         Command::Sql { query, at, output } => {

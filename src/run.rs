@@ -17,10 +17,20 @@ use crate::link::{self, model::{Model, ModelError}};
 use crate::publish::{self, manifest::{LinkSummary, RunManifest, RunStatus, SCHEMA_VERSION, StageTiming, peak_memory_bytes}};
 use crate::warehouse::{Night, NightLog, Warehouse, WriterLock, crash_point};
 
+/// How a run treats what earlier nights left.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Learn the linkage model again instead of using the current night's.
+    pub retrain: bool,
+    /// Parse every source, even one whose files an earlier run already parsed.
+    pub reparse: bool,
+}
+
 /// Runs the pipeline into the warehouse and commits the night; returns the run's manifest. The
 /// linkage model of the current night is used unless `retrain` is set or there is none; a model
-/// learned tonight is kept for the nights after, so unchanged records keep their links.
-pub async fn run(pipeline: &Pipeline, warehouse: &Warehouse, retrain: bool) -> Result<RunManifest, crate::Error> {
+/// learned tonight is kept for the nights after, so unchanged records keep their links. A
+/// source whose files are unchanged since the last run is not parsed again (unless `reparse`).
+pub async fn run(pipeline: &Pipeline, warehouse: &Warehouse, options: RunOptions) -> Result<RunManifest, crate::Error> {
     let lock = WriterLock::acquire(warehouse, "run")?;
     if let Some(holder) = &lock.taken_over_from {
         eprintln!("warning: took over the writer lock of {holder}: that process is gone");
@@ -56,7 +66,7 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Warehouse, retrain: bool) -> R
     // Accepted rows wait in a staging folder of the warehouse until they are published; the
     // folder goes once the night is committed or has failed (a killed run's, at the next run).
     let staging = warehouse.staging(&run_id);
-    let result = night(pipeline, warehouse, &lock, &staging, &mut record, retrain).await;
+    let result = night(pipeline, warehouse, &lock, &staging, &mut record, options).await;
     let _ = std::fs::remove_dir_all(&staging);
     let _ = std::fs::remove_dir(warehouse.staging_root());
     match result {
@@ -74,7 +84,7 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Warehouse, retrain: bool) -> R
     }
 }
 
-async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, staging: &std::path::Path, record: &mut RunManifest, retrain: bool) -> Result<(), crate::Error> {
+async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, staging: &std::path::Path, record: &mut RunManifest, options: RunOptions) -> Result<(), crate::Error> {
     let as_of: NaiveDate = record.as_of.parse().expect("written from a date");
     let mut log = NightLog::load(warehouse)?;
     let previous: Option<Night> = log.current().cloned();
@@ -86,7 +96,8 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     };
 
     record.failed_stage = Some("ingest".into());
-    let tables = crate::ingest::ingest(pipeline, as_of, staging).await?;
+    let store = warehouse.reuse_store();
+    let tables = crate::ingest::ingest(pipeline, as_of, staging, (!options.reparse).then_some(store.as_path())).await?;
     record.sources = tables.iter().map(|t| t.stats.clone()).collect();
     lap("ingest", record, &mut clock);
     crash_point("run-ingested");
@@ -112,7 +123,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
 
     record.failed_stage = Some("link".into());
     let decisions = link::review::Decisions::load(warehouse)?;
-    let stored = match (&previous, retrain) {
+    let stored = match (&previous, options.retrain) {
         (Some(night), false) => {
             let path = warehouse.model(&night.model_run);
             let model = Model::load(&path)?;
@@ -145,7 +156,6 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     record.failed_stage = Some("publish".into());
     let ctx = crate::engine::session(as_of, None);
     record.tables = publish::publish(&ctx, pipeline, &tables, linked, warehouse, previous.as_ref(), (as_of, &record.run_id)).await?;
-    drop(tables);
     let model_run = match &previous {
         Some(night) if !summary.model_trained => night.model_run.clone(),
         _ => {
@@ -183,6 +193,12 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     record.stages.push(StageTiming { stage: "commit".into(), seconds: commit_started.elapsed().as_secs_f64(), peak_memory_bytes: peak_memory_bytes() });
     // Once more with the commit's timing; the night is committed whether or not this lands.
     record.write(warehouse)?;
+    // Tonight's rows of each source, for the next run to reuse; a cache, so a failure only warns.
+    for t in &tables {
+        if let Err(e) = crate::ingest::reuse::save(&store.join(&t.stats.source), t, as_of) {
+            eprintln!("warning: the rows of {} are not kept for reuse: {e}", t.stats.source);
+        }
+    }
     Ok(())
 }
 
@@ -192,7 +208,8 @@ pub fn summary(m: &RunManifest) -> String {
     out.push_str(&format!("pophub run {} · pipeline {} · as of {}\n\n", m.run_id, m.pipeline, m.as_of));
     out.push_str(&format!("{:<28} {:>10} {:>10} {:>11}\n", "source", "read", "accepted", "quarantined"));
     for s in &m.sources {
-        out.push_str(&format!("{:<28} {:>10} {:>10} {:>11}\n", s.source, s.rows_read, s.accepted, s.quarantined));
+        let reused = if s.reused { "  (files unchanged: rows reused)" } else { "" };
+        out.push_str(&format!("{:<28} {:>10} {:>10} {:>11}{reused}\n", s.source, s.rows_read, s.accepted, s.quarantined));
         for (reason, n) in &s.quarantine_reasons {
             out.push_str(&format!("    quarantined {reason}: {n}\n"));
         }

@@ -116,19 +116,6 @@ fn a_run_killed_by_sigkill_at_random_moments_leaves_the_last_night_whole() {
     assert_next_run_commits(&s);
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_full_disk_fails_the_night_naming_the_path_and_commits_nothing() {
     let data = generated(1500, 31, 1);

@@ -282,7 +282,7 @@ impl<'a> Mapper<'a> {
                     file: files.value(i).to_string(),
                     row: lines.value(i),
                     position: positions.value(i).to_string(),
-                    reason,
+                    reason: reason.into(),
                     column: Some(column),
                     value,
                     message,

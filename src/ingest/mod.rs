@@ -9,6 +9,7 @@ mod json_lines;
 mod mapping;
 pub mod raw;
 mod repeat_filter;
+pub mod reuse;
 mod spreadsheet;
 mod staging;
 mod stream;
@@ -45,13 +46,14 @@ pub enum IngestError {
 }
 
 /// A row that was not accepted, and why.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Quarantined {
     pub file: String,
     /// Line of the file (CSV and JSON lines count from 1, the header included).
     pub row: u64,
     pub position: String,
-    pub reason: &'static str,
+    /// A reason code (`invalid_number`, `future_date`, …; see `schemas/published.md`).
+    pub reason: std::borrow::Cow<'static, str>,
     pub column: Option<String>,
     pub value: Option<String>,
     pub message: String,
@@ -85,6 +87,14 @@ pub struct SourceStats {
     /// The export's columns, across its files, in the order first seen.
     pub columns: Vec<String>,
     pub files: Vec<FileStats>,
+    /// What the accepted rows derive from: the source's pipeline entry, pophub's version and the
+    /// files' paths and contents (see `reuse`).
+    #[serde(default)]
+    pub fingerprint: String,
+    /// Whether tonight reused the accepted rows of an earlier run with the same fingerprint
+    /// instead of parsing the files again.
+    #[serde(default)]
+    pub reused: bool,
 }
 
 /// A source's accepted rows, mapped and typed (see `mapping` for the column names): all of them
@@ -106,13 +116,23 @@ pub struct SourceTable {
 /// The column giving a row's position among its source's accepted rows.
 pub const INDEX_COLUMN: &str = "_index";
 
-/// Reads and maps every source of the pipeline, staging accepted rows under `staging`.
-pub async fn ingest(pipeline: &Pipeline, as_of: NaiveDate, staging: &Path) -> Result<Vec<SourceTable>, crate::Error> {
+/// Reads and maps every source of the pipeline, staging accepted rows under `staging`. With a
+/// reuse store (`<store>/<source>/`), a source whose fingerprint an earlier run kept there is
+/// taken from it instead of being parsed again (see `reuse`).
+pub async fn ingest(pipeline: &Pipeline, as_of: NaiveDate, staging: &Path, reuse_store: Option<&Path>) -> Result<Vec<SourceTable>, crate::Error> {
     let ctx = crate::engine::session(as_of, Some(pipeline.pipeline.memory_limit_mb << 20));
     std::fs::create_dir_all(staging).map_err(|source| IngestError::Io { file: staging.to_path_buf(), source })?;
     let mut out = Vec::new();
     for (index, source) in pipeline.sources.iter().enumerate() {
-        out.push(ingest_source(pipeline, &ctx, index, source, as_of, staging).await?);
+        let files = pipeline.source_files(source)?;
+        let fingerprint = reuse::fingerprint(source, &files)?;
+        if let Some(kept) = reuse_store.and_then(|store| reuse::load(&store.join(&source.name), index, source, &fingerprint, as_of)) {
+            out.push(kept);
+            continue;
+        }
+        let mut table = ingest_source(pipeline, &ctx, index, source, files, as_of, staging).await?;
+        table.stats.fingerprint = fingerprint;
+        out.push(table);
     }
     Ok(out)
 }
@@ -144,10 +164,10 @@ async fn ingest_source(
     ctx: &SessionContext,
     index: usize,
     source: &Source,
+    files: Vec<PathBuf>,
     as_of: NaiveDate,
     staging: &Path,
 ) -> Result<SourceTable, crate::Error> {
-    let files = pipeline.source_files(source)?;
     let mut stats = SourceStats {
         source: source.name.clone(),
         department: source.department.clone(),
@@ -158,6 +178,8 @@ async fn ingest_source(
         warnings: BTreeMap::new(),
         columns: Vec::new(),
         files: Vec::new(),
+        fingerprint: String::new(),
+        reused: false,
     };
     let mut drift_events = Vec::new();
     let mut mapper = mapping::Mapper::new(source, as_of);

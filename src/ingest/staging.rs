@@ -173,7 +173,7 @@ impl Stage {
                     file,
                     row,
                     position,
-                    reason: "duplicate_record_key",
+                    reason: "duplicate_record_key".into(),
                     column: Some("record_key".into()),
                     message: format!("record key {key} already seen in this source"),
                     value: Some(key),

@@ -7,6 +7,7 @@
 //!   _runs/<run_id>.json      every run's record (committed, stopped or failed)
 //!   _staging/<run_id>/       a run's accepted rows until they are published
 //!   _linkage/<run_id>.json   the linkage model, as learned by that run
+//!   _sources/<source>/       the last committed run's staged rows of each source, for reuse
 //!   _review/decisions.jsonl  reviewers' decisions
 //!   _lock                    the one writer's lock
 //! ```
@@ -84,6 +85,11 @@ impl Warehouse {
     /// The linkage model learned by a run.
     pub fn model(&self, run_id: &str) -> PathBuf {
         self.root.join("_linkage").join(format!("{run_id}.json"))
+    }
+
+    /// Where each source's rows are kept for later runs (`ingest::reuse`).
+    pub fn reuse_store(&self) -> PathBuf {
+        self.root.join("_sources")
     }
 
     pub fn review_decisions(&self) -> PathBuf {
