@@ -314,8 +314,8 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
                 }
             };
             let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
-            let batches = ctx.sql(&sql).await.map_err(query::QueryError::from)?.collect().await.map_err(query::QueryError::from)?;
-            query::write_output(&batches, output.format, output.out.as_deref())?;
+            let rows = query::Rows::sql(&ctx, &sql).await?;
+            query::write_output(&rows, output.format, output.out.as_deref())?;
         }
         Command::Nights { warehouse, format } => {
             let wh = Warehouse::new(&warehouse);
@@ -331,9 +331,9 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
                 DiffFormat::Table => stdout(&query::diff::render(&diff))?,
                 DiffFormat::Csv => query::write_output(&query::diff::detail(&ctx).await?, OutputFormat::Csv, out.as_deref())?,
                 DiffFormat::Json => {
-                    let batches = query::diff::detail(&ctx).await?;
+                    let detail = query::diff::detail(&ctx).await?;
                     let mut writer = arrow::json::ArrayWriter::new(Vec::new());
-                    for b in &batches {
+                    for b in &detail.batches {
                         writer.write(b)?;
                     }
                     writer.finish()?;
@@ -367,25 +367,23 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
         Command::Report { report } => match report {
             Report::DeceasedPensions { at, output } => {
                 let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
-                let batches = query::reports::deceased_pensions(&ctx).await?;
-                query::write_output(&batches, output.format, output.out.as_deref())?;
+                let rows = query::reports::deceased_pensions(&ctx).await?;
+                query::write_output(&rows, output.format, output.out.as_deref())?;
             }
             Report::VoterRoll { district, date, exclude, at, output } => {
                 let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
-                let batches = query::reports::voter_roll(&ctx, &district, date, exclude.as_deref()).await?;
-                query::write_output(&batches, output.format, output.out.as_deref())?;
+                let rows = query::reports::voter_roll(&ctx, &district, date, exclude.as_deref()).await?;
+                query::write_output(&rows, output.format, output.out.as_deref())?;
             }
         },
         Command::Review { action: Review::List { at, output } } => {
             let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
-            let sql = "SELECT q.source || ':' || q.record_key || ':' || q.role AS mention, q.name_raw AS mention_name, \
-                       q.citizen_id_raw AS mention_number, round(q.match_weight, 1) AS match_weight, q.person_key, p.name AS person_name, p.citizen_id AS person_number, \
-                       CAST(p.birth_date AS VARCHAR) AS person_born \
-                       FROM review_queue q LEFT JOIN person p ON p.person_key = q.person_key ORDER BY match_weight DESC, mention";
-            let batches = ctx.sql(sql).await.map_err(query::QueryError::from)?.collect().await.map_err(query::QueryError::from)?;
-            query::write_output(&batches, output.format, output.out.as_deref())?;
+            let rows = query::review::queue(&ctx).await?;
+            query::write_output(&rows, output.format, output.out.as_deref())?;
         }
         Command::Review { action: Review::Decide { mention, person_key, decision, warehouse } } => {
+            let (ctx, night) = query::open(&Warehouse::new(&warehouse), None).await?;
+            query::review::check_decision(&ctx, night.night, &mention, &person_key).await?;
             let decided_at = chrono::Utc::now().to_rfc3339();
             let record = pophub::link::review::Decision { mention: mention.clone(), person_key: person_key.clone(), decision, decided_at };
             pophub::link::review::append(&Warehouse::new(&warehouse), &record)?;

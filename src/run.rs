@@ -133,6 +133,17 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     };
     let (linked, linkage) = link::link(&mentions, &pipeline.linkage, &decisions, stored.as_ref());
     drop(mentions);
+    let persons: std::collections::HashSet<&str> = linkage.keys.iter().map(String::as_str).collect();
+    let mut decisions_not_applied: Vec<String> = decisions
+        .same
+        .iter()
+        .map(|(m, k)| (m, "same", k))
+        .chain(decisions.different.iter().map(|(m, k)| (m, "different", k)))
+        .filter(|(_, _, k)| !persons.contains(k.as_str()))
+        .map(|(m, verdict, k)| format!("{m} {verdict} {k}"))
+        .collect();
+    decisions_not_applied.sort();
+    drop(persons);
     let mut rules = std::collections::BTreeMap::new();
     for r in &linkage.rule {
         *rules.entry(r.as_str().to_string()).or_default() += 1;
@@ -146,6 +157,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
         persons: linkage.founders.len() as u64,
         pairs_scored: linkage.pairs_scored,
         rules,
+        decisions_not_applied,
     };
     drop(linkage);
     lap("link", record, &mut clock);
@@ -229,6 +241,12 @@ pub fn summary(m: &RunManifest) -> String {
     ));
     for (rule, n) in &l.rules {
         out.push_str(&format!("    {rule:<20} {n:>10}\n"));
+    }
+    if !l.decisions_not_applied.is_empty() {
+        out.push_str(&format!("\n{} reviewer decision(s) name a person no longer there and were not applied:\n", l.decisions_not_applied.len()));
+        for d in l.decisions_not_applied.iter().take(10) {
+            out.push_str(&format!("    {d}\n"));
+        }
     }
     out.push_str(&format!("\nnight {} committed; tables: ", m.night.unwrap_or(0)));
     out.push_str(&m.tables.iter().map(|t| format!("{} {} (v{})", t.name, t.rows, t.version)).collect::<Vec<_>>().join(", "));

@@ -591,4 +591,18 @@ fn review_decisions_are_honoured_by_later_runs() {
     // The key moves are published as events.
     let events = csv_rows(&ok(&["sql", "SELECT COUNT(*) FROM person_key_event", "--warehouse", w, "--format", "csv"]));
     assert!(events[0][0].parse::<u64>().unwrap() >= 2);
+
+    // A decision on a mention or a person the night does not have is refused, saying so.
+    for (m, p, missing) in [("nowhere:1:x", person.as_str(), "no mention nowhere:1:x"), (mention.as_str(), "P0000000000000000", "no person P0000000000000000")] {
+        let out = pophub(&["review", "decide", m, p, "same", "--warehouse", w]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(missing), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // A recorded decision whose person is gone is reported by the run, not silently dropped.
+    let stale = format!("{{\"mention\":{{\"source\":\"{source}\",\"record_key\":\"{record_key}\",\"role\":\"{role}\"}},\"person_key\":\"Pgone000000000000\",\"decision\":\"same\",\"decided_at\":\"2026-11-01T00:00:00Z\"}}\n");
+    let decisions = c.warehouse.join("_review/decisions.jsonl");
+    std::fs::write(&decisions, std::fs::read_to_string(&decisions).unwrap() + &stale).unwrap();
+    let summary = rerun(&c);
+    assert!(summary.contains("1 reviewer decision(s) name a person no longer there") && summary.contains("same Pgone000000000000"), "{summary}");
+    assert_eq!(manifest(&c.warehouse)["linkage"]["decisions_not_applied"], serde_json::json!([format!("{mention} same Pgone000000000000")]));
 }

@@ -121,7 +121,7 @@ pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32
     )
     .await?;
     let deceased = reports::deceased_pensions(&ctx).await?;
-    ctx.register_batch("report_deceased", arrow::compute::concat_batches(&deceased_schema(&deceased), &deceased).map_err(|e| QueryError::Output(e.to_string()))?)?;
+    ctx.register_table("report_deceased", Arc::new(datafusion::datasource::MemTable::try_new(deceased.schema, vec![deceased.batches])?))?;
     let deceased_score = score_report(&ctx, "report_deceased", "(SELECT person_id FROM truth_deceased WHERE death_in_feed = 'true')").await?;
     let deceased_all = count(&ctx, "SELECT COUNT(*) FROM truth_deceased").await?;
     let amount_exact = count(
@@ -139,7 +139,7 @@ pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32
         .map_err(|message| EvaluateError::Truth { path: params_path.clone(), message })?;
     let exclude = truth.parent().map(|p| p.join("external/deprived_political_rights.csv")).filter(|p| p.is_file());
     let roll = reports::voter_roll(&ctx, &params.district, params.election_date, exclude.as_deref()).await?;
-    ctx.register_batch("report_voters", arrow::compute::concat_batches(&deceased_schema(&roll), &roll).map_err(|e| QueryError::Output(e.to_string()))?)?;
+    ctx.register_table("report_voters", Arc::new(datafusion::datasource::MemTable::try_new(roll.schema, vec![roll.batches])?))?;
     let voter_score = score_report(&ctx, "report_voters", "(SELECT person_id FROM truth_voters)").await?;
 
     Ok(Evaluation {
@@ -160,10 +160,6 @@ pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32
         deceased_pensions_amount_exact: amount_exact,
         voter_roll: voter_score,
     })
-}
-
-fn deceased_schema(batches: &[arrow::array::RecordBatch]) -> Arc<Schema> {
-    batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(Schema::new(vec![Field::new("person_key", DataType::Utf8, true)])))
 }
 
 /// Compares a report's persons (by person key, through `key_truth`) with a set of true persons.

@@ -48,6 +48,10 @@ pub struct LinkSummary {
     pub persons: u64,
     pub pairs_scored: u64,
     pub rules: BTreeMap<String, u64>,
+    /// Reviewers' decisions that name a person no longer there (merged away, record gone):
+    /// `mention same|different person_key`. They were not applied.
+    #[serde(default)]
+    pub decisions_not_applied: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

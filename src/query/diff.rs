@@ -3,11 +3,10 @@
 //! the persons both nights have, and rows per table. Both nights are registered in one session
 //! (`a_*` and `b_*`), so every figure is one SQL query over pinned versions.
 
-use arrow::array::RecordBatch;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
-use super::{QueryError, count, night_date};
+use super::{QueryError, Rows, count, night_date};
 use crate::warehouse::{Night, NightLog, Warehouse, tables};
 
 /// The person columns whose changes are counted, as SQL over `a` and `b`.
@@ -115,8 +114,8 @@ fn table_deltas(a: &Night, b: &Night) -> Vec<TableDelta> {
 }
 
 /// The detail rows, ordered.
-pub async fn detail(ctx: &SessionContext) -> Result<Vec<RecordBatch>, QueryError> {
-    Ok(ctx.sql("SELECT * FROM diff_detail ORDER BY change, \"column\", person_key, other_key").await?.collect().await?)
+pub async fn detail(ctx: &SessionContext) -> Result<Rows, QueryError> {
+    Rows::sql(ctx, "SELECT * FROM diff_detail ORDER BY change, \"column\", person_key, other_key").await
 }
 
 /// The figures for a person to read.

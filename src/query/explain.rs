@@ -63,7 +63,7 @@ async fn mention(ctx: &SessionContext, m: &MentionRef) -> Result<Mention, QueryE
     let sql = format!("SELECT {COLUMNS} FROM person_source WHERE source = $s AND record_key = $k AND role = $r");
     let rows = query(ctx, &sql, vec![("s", m.source.clone()), ("k", m.record_key.clone()), ("r", m.role.clone())]).await?;
     let fields = rows.into_iter().next().ok_or_else(|| {
-        QueryError::Output(format!("no mention {}:{}:{} in person_source; list some with `pophub sql \"SELECT source, record_key, role FROM person_source LIMIT 5\"`", m.source, m.record_key, m.role))
+        QueryError::NotFound(format!("no mention {}:{}:{} in person_source; list some with `pophub sql \"SELECT source, record_key, role FROM person_source LIMIT 5\"`", m.source, m.record_key, m.role))
     })?;
     Ok(Mention { label: format!("{}:{}:{}", m.source, m.record_key, m.role), fields })
 }
@@ -85,7 +85,7 @@ pub async fn explain(ctx: &SessionContext, model: &Model, a: &MentionRef, b: Opt
             };
             let sql = format!("SELECT {COLUMNS} FROM person_source WHERE person_key = $p AND link_rule IN ('register', 'new_person')");
             let founder = query(ctx, &sql, vec![("p", person.clone())]).await?.into_iter().next();
-            let Some(fields) = founder else { return Err(QueryError::Output(format!("person {person} has no founding record"))) };
+            let Some(fields) = founder else { return Err(QueryError::NotFound(format!("person {person} has no founding record"))) };
             let founder = Mention { label: format!("{}:{}:{}", fields[11].clone().unwrap_or_default(), fields[12].clone().unwrap_or_default(), fields[13].clone().unwrap_or_default()), fields };
             if founder.label == first.label {
                 return Ok(format!("{} founded person {person} (rule {}).\n", first.label, first.get(9).unwrap_or("")));

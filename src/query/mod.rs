@@ -5,11 +5,15 @@
 pub mod diff;
 pub mod explain;
 pub mod reports;
+pub mod review;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::array::RecordBatch;
-use datafusion::prelude::SessionContext;
+use arrow::datatypes::SchemaRef;
+use datafusion::prelude::{DataFrame, SessionContext};
 
 use crate::warehouse::{Night, NightLog, Warehouse, WarehouseError};
 
@@ -21,11 +25,14 @@ pub enum QueryError {
     Sql(Box<datafusion::error::DataFusionError>),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// Something asked for that the night does not have (a mention, a person).
+    #[error("{0}")]
+    NotFound(String),
+    /// An input the user gave that cannot be used (an exclusion list line).
+    #[error("{0}")]
+    BadInput(String),
     #[error("writing results: {0}")]
     Output(String),
-    /// The reader of standard output went away.
-    #[error("standard output was closed")]
-    BrokenPipe,
 }
 
 impl From<datafusion::error::DataFusionError> for QueryError {
@@ -58,6 +65,27 @@ pub async fn count(ctx: &SessionContext, sql: &str) -> datafusion::error::Result
     Ok(if column.is_null(0) { 0 } else { column.value(0) as u64 })
 }
 
+/// A query's result: its schema, which stands also when there is no row, and its batches.
+pub struct Rows {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl Rows {
+    pub async fn collect(frame: DataFrame) -> Result<Rows, QueryError> {
+        let planned = frame.schema().inner().clone();
+        let batches = frame.collect().await?;
+        // The batches' own schema where there are any (nullability may be finer than the plan's).
+        let schema = batches.first().map_or(planned, |b| b.schema());
+        Ok(Rows { schema, batches })
+    }
+
+    /// The rows of a query on the session.
+    pub async fn sql(ctx: &SessionContext, sql: &str) -> Result<Rows, QueryError> {
+        Rows::collect(ctx.sql(sql).await?).await
+    }
+}
+
 /// How results are shown or written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -69,41 +97,63 @@ pub enum OutputFormat {
 
 /// Writes batches in the format to the file, or to stdout (not for parquet).
 /// A reader that closes the pipe early (`pophub sql … | head`) ends the output quietly.
-pub fn write_output(batches: &[RecordBatch], format: OutputFormat, out: Option<&Path>) -> Result<(), QueryError> {
-    match write_batches(batches, format, out) {
-        Err(QueryError::BrokenPipe) => Ok(()),
+pub fn write_output(rows: &Rows, format: OutputFormat, out: Option<&Path>) -> Result<(), QueryError> {
+    let closed = Arc::new(AtomicBool::new(false));
+    let sink: Box<dyn std::io::Write + Send> = match out {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(|source| QueryError::Io { path: path.into(), source })?),
+        None if format == OutputFormat::Parquet => {
+            return Err(QueryError::BadInput("parquet output needs --out FILE".into()));
+        }
+        None => Box::new(Stdout { closed: closed.clone() }),
+    };
+    match write_rows(rows, format, sink) {
+        Err(_) if closed.load(Ordering::Relaxed) => Ok(()),
         result => result,
     }
 }
 
-fn output_error(e: &(dyn std::error::Error + 'static)) -> QueryError {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
-            return QueryError::BrokenPipe;
-        }
-        cause = c.source();
-    }
-    QueryError::Output(e.to_string())
+/// Standard output that notes a reader gone away, whatever error the writer on top makes of it.
+struct Stdout {
+    closed: Arc<AtomicBool>,
 }
 
-fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: Option<&Path>) -> Result<(), QueryError> {
-    let output = output_error;
-    let mut sink: Box<dyn std::io::Write + Send> = match out {
-        Some(path) => Box::new(std::fs::File::create(path).map_err(|source| QueryError::Io { path: path.into(), source })?),
-        None if format == OutputFormat::Parquet => {
-            return Err(QueryError::Output("parquet output needs --out FILE".into()));
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = std::io::stdout().write(buf);
+        self.note(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let flushed = std::io::stdout().flush();
+        self.note(flushed)
+    }
+}
+
+impl Stdout {
+    fn note<T>(&self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if result.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+            self.closed.store(true, Ordering::Relaxed);
         }
-        None => Box::new(std::io::stdout()),
-    };
+        result
+    }
+}
+
+fn write_rows(rows: &Rows, format: OutputFormat, mut sink: Box<dyn std::io::Write + Send>) -> Result<(), QueryError> {
+    let output = |e: &dyn std::fmt::Display| QueryError::Output(e.to_string());
+    let batches = &rows.batches;
     match format {
         OutputFormat::Table => {
-            let text = arrow::util::pretty::pretty_format_batches(batches).map_err(|e| output(&e))?;
+            let text = arrow::util::pretty::pretty_format_batches_with_schema(rows.schema.clone(), batches).map_err(|e| output(&e))?;
             writeln!(sink, "{text}").map_err(|e| output(&e))?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             writeln!(sink, "{rows} row(s)").map_err(|e| output(&e))?;
         }
         OutputFormat::Csv => {
+            if batches.is_empty() {
+                // The header alone: the arrow writer writes it with the first batch.
+                let names: Vec<&str> = rows.schema.fields().iter().map(|f| f.name().as_str()).collect();
+                writeln!(sink, "{}", names.join(",")).map_err(|e| output(&e))?;
+            }
             let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(sink);
             for b in batches {
                 w.write(b).map_err(|e| output(&e))?;
@@ -117,11 +167,7 @@ fn write_batches(batches: &[RecordBatch], format: OutputFormat, out: Option<&Pat
             w.finish().map_err(|e| output(&e))?;
         }
         OutputFormat::Parquet => {
-            let schema = match batches.first() {
-                Some(b) => b.schema(),
-                None => return Err(QueryError::Output("the query returned no batches to write".into())),
-            };
-            let mut w = parquet::arrow::ArrowWriter::try_new(sink, schema, None).map_err(|e| output(&e))?;
+            let mut w = parquet::arrow::ArrowWriter::try_new(sink, rows.schema.clone(), None).map_err(|e| output(&e))?;
             for b in batches {
                 w.write(b).map_err(|e| output(&e))?;
             }

@@ -12,18 +12,18 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
-use super::QueryError;
+use super::{QueryError, Rows};
 use crate::identity::citizen_id;
 use crate::identity::dates::{to_date32, years_before};
 
 pub const DECEASED_PENSIONS_SQL: &str = include_str!("../../reports/deceased_pensions.sql");
 pub const VOTER_ROLL_SQL: &str = include_str!("../../reports/voter_roll.sql");
 
-pub async fn deceased_pensions(ctx: &SessionContext) -> Result<Vec<RecordBatch>, QueryError> {
-    Ok(ctx.sql(DECEASED_PENSIONS_SQL).await?.collect().await?)
+pub async fn deceased_pensions(ctx: &SessionContext) -> Result<Rows, QueryError> {
+    Rows::sql(ctx, DECEASED_PENSIONS_SQL).await
 }
 
-pub async fn voter_roll(ctx: &SessionContext, district: &str, election_day: NaiveDate, exclude: Option<&Path>) -> Result<Vec<RecordBatch>, QueryError> {
+pub async fn voter_roll(ctx: &SessionContext, district: &str, election_day: NaiveDate, exclude: Option<&Path>) -> Result<Rows, QueryError> {
     let excluded = match exclude {
         Some(path) => read_exclusion_list(path, election_day)?,
         None => Vec::new(),
@@ -35,7 +35,7 @@ pub async fn voter_roll(ctx: &SessionContext, district: &str, election_day: Naiv
         ("district", ScalarValue::Utf8(Some(district.to_string()))),
         ("latest_birth_date", ScalarValue::Date32(Some(to_date32(years_before(election_day, 18))))),
     ]);
-    Ok(ctx.sql(VOTER_ROLL_SQL).await?.with_param_values(params)?.collect().await?)
+    Rows::collect(ctx.sql(VOTER_ROLL_SQL).await?.with_param_values(params)?).await
 }
 
 /// The external list of people deprived of political rights: a file with one ID number per line
@@ -50,7 +50,7 @@ fn read_exclusion_list(path: &Path, as_of: NaiveDate) -> Result<Vec<String>, Que
         }
         let id = citizen_id::normalize(value, as_of);
         if !id.status.is_usable() {
-            return Err(QueryError::Output(format!(
+            return Err(QueryError::BadInput(format!(
                 "{}: line {}: `{value}` is not a usable ID number ({}); fix the exclusion list, nobody can be excluded by it",
                 path.display(),
                 n + 1,

@@ -168,12 +168,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WarehouseError> {
 /// Reads a JSON file of the warehouse; `None` when it does not exist, an error naming the file
 /// when it does not parse (never silently treated as absent).
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, WarehouseError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(WarehouseError::Io { path: path.to_path_buf(), source }),
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| WarehouseError::Corrupt { path: path.to_path_buf(), message: e.to_string() })
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| WarehouseError::Corrupt { path: path.to_path_buf(), message: e.to_string() })
 }
 
 #[cfg(test)]
