@@ -46,14 +46,19 @@ pub struct City {
     pub warehouse: PathBuf,
 }
 
-/// A city of its own to change (generated into the test's folder).
+/// A city of its own to change (a copy of the cached one in the test's folder), run once.
 pub fn city(persons: usize, seed: u64) -> City {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("city");
     let warehouse = dir.path().join("warehouse");
-    ok(&["generate", "--persons", &persons.to_string(), "--seed", &seed.to_string(), "--out", path(&data)]);
+    copy_dir(&generated(persons, seed, 1), &data);
     ok(&["run", PIPELINE, "--data-root", path(&data), "--warehouse", path(&warehouse)]);
     City { dir, data, warehouse }
+}
+
+/// One count on a city's current night.
+pub fn sql_count(c: &City, query: &str) -> u64 {
+    sql_value(&c.warehouse, None, query).parse().expect("a count")
 }
 
 /// `pophub nights --format json`.

@@ -1,0 +1,31 @@
+//! Pipeline files: `validate` and `run` exit 78 naming the offending key.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn bad_pipelines_exit_78_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("city");
+    ok(&["generate", "--persons", "300", "--out", path(&data)]);
+    let original = std::fs::read_to_string(PIPELINE).unwrap();
+    let cases = [
+        (original.replace("authority = true", "authority = true\nauthoritative = true"), "authoritative"),
+        (original.replace("mother = \"mother\"", "mother = \"mum\""), "source.birth_certificates.facts.mother"),
+        (original.replace("via = \"si_insured\"", "via = \"si_payments\""), "source.si_payments.facts.via"),
+        (original.replace("path = \"civil_affairs/cremations.csv\"", "path = \"civil_affairs/none_*.csv\""), "source.cremations.path"),
+        (original.replace("name = \"AAC003\"", "name = { column = \"AAC003\", sql = \"x\" }"), "source.si_insured.mention.insured.name"),
+        (original.replace("review_weight = 0.0", "review_weight = 9.0"), "linkage.review_weight"),
+    ];
+    for (text, key) in cases {
+        let file = dir.path().join("pipeline.toml");
+        std::fs::write(&file, text).unwrap();
+        let out = pophub(&["validate", path(&file), "--data-root", path(&data)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{key}: {stderr}");
+        assert!(stderr.contains(key), "{key}: {stderr}");
+    }
+    let out = pophub(&["validate", PIPELINE, "--data-root", path(&data)]);
+    assert!(out.status.success());
+}
