@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Benchmark: generate a city of N people, run the nightly pipeline on it and score the result.
 # Prints wall time and peak memory of each step (GNU time) and the evaluation.
-# Usage: bench/city.sh N [SEED] [WORKDIR]
+# Usage: bench/city.sh N [SEED] [WORKDIR]   (PROFILE=dev for the debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 persons=${1:?usage: bench/city.sh N [SEED] [WORKDIR]}
 seed=${2:-7}
 work=${3:-${TMPDIR:-/tmp}/pophub-bench-$persons}
-cargo build --quiet
-bin="${CARGO_TARGET_DIR:-target}/debug/pophub"
+# The release profile unless PROFILE=dev: figures are reported for release builds.
+profile=${PROFILE:-release}
+cargo build --quiet --locked --profile "$profile"
+dir=$profile; [ "$profile" = dev ] && dir=debug
+bin="${CARGO_TARGET_DIR:-target}/$dir/pophub"
 rm -rf "$work" && mkdir -p "$work"
 measure() { /usr/bin/time -f "  $1: %e s wall, %M KB peak" "${@:2}"; }
 measure generate "$bin" generate --persons "$persons" --seed "$seed" --out "$work/city"

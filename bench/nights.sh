@@ -1,30 +1,46 @@
 #!/usr/bin/env bash
-# Benchmark: two nights of a city of N people: the first night, then the generator's next night
-# (every department's exports changed a little) and the same night again (nothing changed).
-# Prints each run's wall time and peak memory (GNU time), its stage timings from the manifest
-# (the night commit included), and the nights listing.
-# Usage: bench/nights.sh N [SEED] [WORKDIR]
+# Benchmark: a city of N people over several nights in one drop folder, as departments deliver:
+#   1. night 1, every source parsed;
+#   2. the next day with one source of eight changed (new pension payments), reusing the others;
+#   3. the same night again with --reparse: the full rerun to compare with;
+#   4. the next day with every export changed a little (the generator's night 2);
+#   5. that night again, nothing changed.
+# Prints each run's wall time and peak memory (GNU time), its stage timings (the night commit
+# included) and how many sources were reused, then the nights listing.
+# Usage: bench/nights.sh N [SEED] [WORKDIR]   (PROFILE=dev for the debug build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 persons=${1:?usage: bench/nights.sh N [SEED] [WORKDIR]}
 seed=${2:-7}
 work=${3:-${TMPDIR:-/tmp}/pophub-nights-$persons}
 profile=${PROFILE:-release}
-cargo build --quiet --profile "$profile"
+cargo build --quiet --locked --profile "$profile"
 dir=$profile; [ "$profile" = dev ] && dir=debug
 bin="${CARGO_TARGET_DIR:-target}/$dir/pophub"
 rm -rf "$work" && mkdir -p "$work"
 measure() { /usr/bin/time -f "  $1: %e s wall, %M KB peak" "${@:2}"; }
-stages() {
-  python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print("   ", ", ".join("%s %.3fs" % (s["stage"], s["seconds"]) for s in m["stages"]))' \
-    "$work/warehouse/_runs/$("$bin" nights --warehouse "$work/warehouse" --format json | python3 -c 'import json,sys; l=json.load(sys.stdin); print(next(n["run_id"] for n in l["nights"] if n["current"]))').json"
+current_manifest() {
+  local run
+  run=$("$bin" nights --warehouse "$work/warehouse" --format json | python3 -c 'import json,sys; l=json.load(sys.stdin); print(next(n["run_id"] for n in l["nights"] if n["current"]))')
+  echo "$work/warehouse/_runs/$run.json"
 }
+report() {
+  python3 - "$(current_manifest)" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+print("    stages:", ", ".join("%s %.3fs" % (s["stage"], s["seconds"]) for s in m["stages"]))
+print("    sources reused: %d of %d" % (sum(s["reused"] for s in m["sources"]), len(m["sources"])))
+PY
+}
+run() { measure "$1" "$bin" run pipelines/nightly.toml --data-root "$work/drop" --warehouse "$work/warehouse" "${@:2}" > /dev/null; report; }
 measure generate "$bin" generate --persons "$persons" --seed "$seed" --out "$work/night1"
 measure generate "$bin" generate --persons "$persons" --seed "$seed" --night 2 --out "$work/night2"
-measure "night 1" "$bin" run pipelines/nightly.toml --data-root "$work/night1" --warehouse "$work/warehouse" > /dev/null
-stages
-measure "night 2 (every export changed)" "$bin" run pipelines/nightly.toml --data-root "$work/night2" --warehouse "$work/warehouse" --as-of 2026-11-02 > /dev/null
-stages
-measure "night 2 again (nothing changed)" "$bin" run pipelines/nightly.toml --data-root "$work/night2" --warehouse "$work/warehouse" --as-of 2026-11-02 > /dev/null
-stages
+cp -r "$work/night1" "$work/drop"
+run "night 1 (every source parsed)"
+cp "$work/night2/social_security/pension_payments.csv" "$work/drop/social_security/"
+run "next day, one source of eight changed" --as-of 2026-11-02
+run "the same night, full rerun (--reparse)" --as-of 2026-11-02 --reparse
+cp -r "$work/night2/." "$work/drop/"
+run "next day, every export changed (generator night 2)" --as-of 2026-11-02
+run "the same night again, nothing changed" --as-of 2026-11-02
 "$bin" nights --warehouse "$work/warehouse"

@@ -1,7 +1,9 @@
 //! Link: every person mention resolved to a person with a stable key. `mentions` builds the
-//! table the linker reads, `score` compares a mention with a candidate, `model` learns the
-//! weights of the comparisons, `resolve` decides, `review` keeps reviewers' decisions.
+//! table the linker reads, `comparison` names the comparisons and their levels, `score` puts a
+//! mention and a candidate on them, `model` learns their weights, `resolve` decides, `review`
+//! keeps reviewers' decisions.
 
+pub mod comparison;
 pub mod mentions;
 pub mod model;
 pub mod resolve;

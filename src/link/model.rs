@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::score::{BIRTH, COMPARISONS, NAME, NAME_EXACT, NAME_HOMOPHONE, NUMBER, Pattern};
+use super::comparison::{AGREE, BIRTH, COMPARISONS, NAME, NAME_EXACT, NAME_HOMOPHONE, NUMBER, NUMBER_OTHERS, NUMBER_SAME, Pattern};
 
 /// Counts of pairs by the levels they fall on, in a fixed order: sums in EM then come out the
 /// same on every run, and so do the weights and the links.
@@ -80,7 +80,7 @@ struct Session {
 
 const SESSIONS: [Session; 2] = [
     Session { forced: [true, false, false, false, false], holds: |p| matches!(p[NUMBER], 1 | 2) },
-    Session { forced: [false, true, true, false, false], holds: |p| matches!(p[NAME], NAME_EXACT | NAME_HOMOPHONE) && p[BIRTH] == 1 },
+    Session { forced: [false, true, true, false, false], holds: |p| matches!(p[NAME], NAME_EXACT | NAME_HOMOPHONE) && p[BIRTH] == AGREE },
 ];
 
 /// Where EM starts: agreement likely for one person.
@@ -96,11 +96,9 @@ const PSEUDO_COUNT: f64 = 0.5;
 /// over random pairs, it would count the few true matches among them, which for a unique
 /// identifier outnumber the chance agreements.)
 fn same_number_by_mistake(u: &mut [Vec<f64>], m: &[Vec<f64>], persons: u64) {
-    u[NUMBER][SAME_NUMBER] = m[NUMBER][OTHERS_NUMBER] / persons.max(1) as f64;
+    u[NUMBER][NUMBER_SAME as usize] = m[NUMBER][NUMBER_OTHERS as usize] / persons.max(1) as f64;
 }
 
-const SAME_NUMBER: usize = 1;
-const OTHERS_NUMBER: usize = 4;
 
 /// Shares of each level of each comparison (level 0 excluded), with pseudo-counts.
 fn shares(counts: &[Vec<f64>]) -> Vec<Vec<f64>> {
@@ -255,7 +253,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::score::PLACE;
+    use crate::link::comparison::PLACE;
 
     /// A city of pairs: matches agree on most things, non-matches are random.
     fn counts(pairs: &[(Pattern, u64)]) -> PatternCounts {

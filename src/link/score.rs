@@ -9,6 +9,7 @@ use crate::identity::citizen_id::{self, IdStatus};
 use crate::identity::dates;
 use crate::identity::names::{NameAgreement, compare as compare_names};
 
+use super::comparison::*;
 use super::model::Model;
 
 /// What is known of one side of a comparison.
@@ -115,65 +116,44 @@ pub fn id_evidence(mention: &Side, repairs: &[String], holder: Holder, candidate
     }
 }
 
-/// The comparisons, in the order they are weighed, and each one's levels; level 0 of every
-/// comparison is "nothing to compare" and weighs nothing.
-pub const COMPARISONS: [(&str, &[&str]); 5] = [
-    ("number", &["nothing to compare", "same number", "one typo from the number", "different valid numbers", "another person's number"]),
-    ("name", &["not compared", "exact", "homophone", "near_given", "different"]),
-    ("birth date", &["not compared", "same", "different"]),
-    ("sex", &["not compared", "same", "different"]),
-    ("place", &["not compared", "same address or household", "different address and household"]),
-];
-pub const NUMBER: usize = 0;
-pub const NAME: usize = 1;
-pub const BIRTH: usize = 2;
-pub const SEX: usize = 3;
-pub const PLACE: usize = 4;
-pub const NAME_EXACT: u8 = 1;
-pub const NAME_HOMOPHONE: u8 = 2;
-
-/// A pair's level on each comparison.
-pub type Pattern = [u8; 5];
-
 /// Puts a pair on its levels.
 pub fn compare(mention: &Side, candidate: &Side, id: IdEvidence) -> Pattern {
     let number = match id {
-        IdEvidence::Same => 1,
-        IdEvidence::Repaired => 2,
-        IdEvidence::Conflicting => 3,
-        IdEvidence::OthersNumber => 4,
-        IdEvidence::Unclaimed | IdEvidence::SetAside | IdEvidence::Silent => 0,
+        IdEvidence::Same => NUMBER_SAME,
+        IdEvidence::Repaired => NUMBER_REPAIRED,
+        IdEvidence::Conflicting => NUMBER_CONFLICTING,
+        IdEvidence::OthersNumber => NUMBER_OTHERS,
+        IdEvidence::Unclaimed | IdEvidence::SetAside | IdEvidence::Silent => NOT_COMPARED,
     };
     let unclaimed = id == IdEvidence::Unclaimed;
     let birth = mention.birth_date.or(mention.id_birth_date.filter(|_| unclaimed));
     let sex = mention.sex.or(mention.id_sex.filter(|_| unclaimed));
     let name = match (mention.name_key, mention.pinyin, candidate.name_key, candidate.pinyin) {
         (Some(a), Some(ap), Some(b), Some(bp)) => match compare_names(a, ap, b, bp) {
-            NameAgreement::Exact => 1,
-            NameAgreement::Homophone => 2,
-            NameAgreement::NearGiven => 3,
-            NameAgreement::Different => 4,
+            NameAgreement::Exact => NAME_EXACT,
+            NameAgreement::Homophone => NAME_HOMOPHONE,
+            NameAgreement::NearGiven => NAME_NEAR_GIVEN,
+            NameAgreement::Different => NAME_DIFFERENT,
         },
-        _ => 0,
+        _ => NOT_COMPARED,
     };
-    let agree = |a: Option<i32>, b: Option<i32>| match (a, b) {
-        (Some(a), Some(b)) => 1 + u8::from(a != b),
-        _ => 0,
-    };
-    let sex_level = match (sex, candidate.sex) {
-        (Some(a), Some(b)) => 1 + u8::from(a != b),
-        _ => 0,
-    };
+    fn agreement<T: PartialEq>(a: Option<T>, b: Option<T>) -> u8 {
+        match (a, b) {
+            (Some(a), Some(b)) if a == b => AGREE,
+            (Some(_), Some(_)) => DISAGREE,
+            _ => NOT_COMPARED,
+        }
+    }
     let same = |a: Option<&str>, b: Option<&str>| a.is_some() && a == b;
     let both = |a: Option<&str>, b: Option<&str>| a.is_some() && b.is_some();
     let place = if same(mention.address_key, candidate.address_key) || same(mention.household, candidate.household) {
-        1
+        AGREE
     } else if both(mention.address_key, candidate.address_key) || both(mention.household, candidate.household) {
-        2
+        DISAGREE
     } else {
-        0
+        NOT_COMPARED
     };
-    [number, name, agree(birth, candidate.birth_date), sex_level, place]
+    [number, name, agreement(birth, candidate.birth_date), agreement(sex, candidate.sex), place]
 }
 
 /// How often each name and each pinyin reading occurs among the night's mentions: the u of an
