@@ -17,6 +17,8 @@ fn bad_pipelines_exit_78_naming_the_key() {
         (original.replace("path = \"civil_affairs/cremations.csv\"", "path = \"civil_affairs/none_*.csv\""), "source.cremations.path"),
         (original.replace("name = \"AAC003\"", "name = { column = \"AAC003\", sql = \"x\" }"), "source.si_insured.mention.insured.name"),
         (original.replace("review_weight = 0.0", "review_weight = 9.0"), "linkage.review_weight"),
+        (original.replace("amount = \"AAE019\"", "amountt = \"AAE019\""), "unknown key `amountt` for kind `payment`"),
+        (original.replace("amount = \"AAE019\"\n", ""), "kind `payment` needs `amount`"),
     ];
     for (text, key) in cases {
         let file = dir.path().join("pipeline.toml");

@@ -2,6 +2,7 @@
 //! mentions and facts. Parsed with serde (`deny_unknown_fields`), then checked as a whole so
 //! that every error names the offending key.
 
+pub mod facts;
 pub mod field;
 mod validate;
 
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+pub use facts::Facts;
 pub use field::{Field, FieldSpec};
 
 /// A problem with a pipeline file; the CLI exits 78 on it.
@@ -278,208 +280,6 @@ impl MentionSpec {
         .into_iter()
         .filter_map(|(n, f)| f.as_ref().map(|f| (n, f)))
         .collect()
-    }
-}
-
-/// The department's facts in a row, by kind.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Facts {
-    /// Household register: where a person is registered and their status.
-    Residence(ResidenceFacts),
-    /// An insured person and the department's internal number for them.
-    Insured(InsuredFacts),
-    /// A monthly payment, reaching a person only through an insured-persons source.
-    Payment(PaymentFacts),
-    /// A property unit and one owner per row.
-    Ownership(OwnershipFacts),
-    /// A birth certificate.
-    Birth(BirthFacts),
-    /// A death record.
-    Death(DeathFacts),
-    /// A floating-population registration: where someone registered elsewhere lives here.
-    Stay(StayFacts),
-    /// A rental filing: a tenant renting from a landlord.
-    Tenancy(TenancyFacts),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StayFacts {
-    pub mention: String,
-    pub current_address: Field,
-    #[serde(default)]
-    pub origin_address: Option<Field>,
-    #[serde(default)]
-    pub registered_on: Option<Field>,
-    #[serde(default)]
-    pub reason: Option<Field>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenancyFacts {
-    pub tenant: String,
-    #[serde(default)]
-    pub landlord: Option<String>,
-    pub address: Field,
-    #[serde(default)]
-    pub rent: Option<Field>,
-    #[serde(default)]
-    pub started_on: Option<Field>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResidenceFacts {
-    pub mention: String,
-    pub household_no: Field,
-    pub district: Field,
-    pub address: Field,
-    #[serde(default)]
-    pub relation: Option<Field>,
-    /// Must come out as `normal`, `deceased` or `moved_out` (use a value map).
-    pub status: Field,
-    #[serde(default)]
-    pub status_date: Option<Field>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InsuredFacts {
-    pub mention: String,
-    pub internal_id: Field,
-    #[serde(default)]
-    pub status: Option<Field>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentFacts {
-    /// The insured-persons source whose `internal_id` this payment's `internal_id` refers to.
-    pub via: String,
-    pub internal_id: Field,
-    pub month: Field,
-    pub amount: Field,
-    #[serde(default)]
-    pub benefit: Option<Field>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OwnershipFacts {
-    pub owner: String,
-    pub unit_no: Field,
-    pub address: Field,
-    #[serde(default)]
-    pub area: Option<Field>,
-    #[serde(default)]
-    pub usage: Option<Field>,
-    #[serde(default)]
-    pub registered_on: Option<Field>,
-    #[serde(default)]
-    pub share: Option<Field>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BirthFacts {
-    pub child: String,
-    pub mother: String,
-    #[serde(default)]
-    pub father: Option<String>,
-    pub birth_date: Field,
-    #[serde(default)]
-    pub hospital: Option<Field>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeathFacts {
-    pub mention: String,
-    pub death_date: Field,
-    /// What kind of evidence this source is, e.g. `cremation`.
-    pub evidence: String,
-}
-
-impl Facts {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Facts::Residence(_) => "residence",
-            Facts::Insured(_) => "insured",
-            Facts::Payment(_) => "payment",
-            Facts::Ownership(_) => "ownership",
-            Facts::Birth(_) => "birth",
-            Facts::Death(_) => "death",
-            Facts::Stay(_) => "stay",
-            Facts::Tenancy(_) => "tenancy",
-        }
-    }
-
-    /// The mapped fact fields by their published names, and whether each is required.
-    pub fn fields(&self) -> Vec<(&'static str, &Field)> {
-        let mut out: Vec<(&'static str, Option<&Field>)> = Vec::new();
-        match self {
-            Facts::Residence(f) => {
-                out.extend([
-                    ("household_no", Some(&f.household_no)),
-                    ("district", Some(&f.district)),
-                    ("address", Some(&f.address)),
-                    ("relation", f.relation.as_ref()),
-                    ("status", Some(&f.status)),
-                    ("status_date", f.status_date.as_ref()),
-                ]);
-            }
-            Facts::Insured(f) => out.extend([("internal_id", Some(&f.internal_id)), ("status", f.status.as_ref())]),
-            Facts::Payment(f) => out.extend([
-                ("internal_id", Some(&f.internal_id)),
-                ("month", Some(&f.month)),
-                ("amount", Some(&f.amount)),
-                ("benefit", f.benefit.as_ref()),
-            ]),
-            Facts::Ownership(f) => out.extend([
-                ("unit_no", Some(&f.unit_no)),
-                ("address", Some(&f.address)),
-                ("area", f.area.as_ref()),
-                ("usage", f.usage.as_ref()),
-                ("registered_on", f.registered_on.as_ref()),
-                ("share", f.share.as_ref()),
-            ]),
-            Facts::Birth(f) => out.extend([("birth_date", Some(&f.birth_date)), ("hospital", f.hospital.as_ref())]),
-            Facts::Death(f) => out.push(("death_date", Some(&f.death_date))),
-            Facts::Stay(f) => out.extend([
-                ("current_address", Some(&f.current_address)),
-                ("origin_address", f.origin_address.as_ref()),
-                ("registered_on", f.registered_on.as_ref()),
-                ("reason", f.reason.as_ref()),
-            ]),
-            Facts::Tenancy(f) => {
-                out.extend([("address", Some(&f.address)), ("rent", f.rent.as_ref()), ("started_on", f.started_on.as_ref())])
-            }
-        }
-        out.into_iter().filter_map(|(n, f)| f.map(|f| (n, f))).collect()
-    }
-
-    /// The mention roles the facts refer to, with the key naming each.
-    pub fn roles(&self) -> Vec<(&'static str, &str)> {
-        match self {
-            Facts::Residence(f) => vec![("mention", f.mention.as_str())],
-            Facts::Insured(f) => vec![("mention", f.mention.as_str())],
-            Facts::Payment(_) => vec![],
-            Facts::Ownership(f) => vec![("owner", f.owner.as_str())],
-            Facts::Birth(f) => {
-                let mut roles = vec![("child", f.child.as_str()), ("mother", f.mother.as_str())];
-                roles.extend(f.father.as_deref().map(|r| ("father", r)));
-                roles
-            }
-            Facts::Death(f) => vec![("mention", f.mention.as_str())],
-            Facts::Stay(f) => vec![("mention", f.mention.as_str())],
-            Facts::Tenancy(f) => {
-                let mut roles = vec![("tenant", f.tenant.as_str())];
-                roles.extend(f.landlord.as_deref().map(|r| ("landlord", r)));
-                roles
-            }
-        }
     }
 }
 

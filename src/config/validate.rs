@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use super::{ConfigError, Facts, Field, Format, Pipeline};
+use super::{ConfigError, Field, Format, Pipeline};
 
 pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
     if p.sources.is_empty() {
@@ -71,10 +71,10 @@ pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
                     ));
                 }
             }
-            if let Facts::Payment(pay) = facts {
-                let insured = p.source(&pay.via).and_then(|v| v.facts.as_ref());
-                if !matches!(insured, Some(Facts::Insured(_))) {
-                    return Err(p.invalid(key("facts.via"), format!("`{}` is not a source with kind = \"insured\" facts", pay.via)));
+            if let Some(via) = facts.constant("via") {
+                let insured = p.source(via).and_then(|v| v.facts.as_ref());
+                if insured.is_none_or(|f| f.kind() != "insured") {
+                    return Err(p.invalid(key("facts.via"), format!("`{via}` is not a source with kind = \"insured\" facts")));
                 }
             }
         } else if s.mentions.is_empty() {

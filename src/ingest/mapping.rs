@@ -3,7 +3,7 @@
 //! column, and rows missing what they need are quarantined with the field and value at fault.
 //!
 //! Mapped column names: `record_key`, `<role>.<field>` for mentions (`birth_date` as Date32 with
-//! `<role>.birth_date_raw` beside it), `facts.<field>` typed per `facts::fact_type`, plus the
+//! `<role>.birth_date_raw` beside it), `facts.<field>` typed per `config::facts`, plus the
 //! lineage columns `_file`, `_row` and `_position`.
 
 use std::collections::{BTreeMap, HashSet};
@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
-use super::facts::{ValueType, fact_type, mention_type};
+use crate::config::facts::ValueType;
 use super::raw::{FILE_COLUMN, POSITION_COLUMN, ROW_COLUMN, RawChunk};
 use super::drift::DriftEvent;
 use super::{IngestError, Quarantined};
@@ -72,7 +72,8 @@ impl<'a> Mapper<'a> {
         }
         if let Some(facts) = &source.facts {
             for (name, field) in facts.fields() {
-                let (value_type, required) = fact_type(facts.kind(), name);
+                let spec = facts.kind.field(name).expect("a field of its kind");
+                let (value_type, required) = (spec.value, spec.required);
                 let required = field.severity().map_or(required, |s| s == Severity::Error);
                 targets.push(Target { column: format!("facts.{name}"), key: key(format!("facts.{name}")), field, value_type, required });
             }
@@ -337,4 +338,13 @@ fn reason_code(column: &str, what: &str) -> &'static str {
         _ => "invalid_date",
     };
     code
+}
+
+/// Mention fields are never required: a bad one is evidence the linker weighs.
+fn mention_type(field: &str) -> ValueType {
+    match field {
+        "birth_date" => ValueType::Date,
+        "sex" => ValueType::OneOf(&["M", "F"]),
+        _ => ValueType::Text,
+    }
 }

@@ -4,7 +4,6 @@
 
 mod delimited;
 pub mod drift;
-mod facts;
 mod json_lines;
 mod mapping;
 pub mod raw;
@@ -25,7 +24,6 @@ use datafusion::prelude::SessionContext;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Format, Pipeline, Source};
-pub use facts::{RESIDENCE_STATUSES, ValueType, fact_type, mention_type};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {

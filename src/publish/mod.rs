@@ -162,9 +162,8 @@ pub async fn publish(
         let source = &pipeline.sources[t.index];
         register_staged(ctx, &facts::source_table(source), t).await.map_err(engine(&source.name))?;
     }
-    for (kind, _) in facts::KINDS {
-        let name = format!("facts_{kind}");
-        let view = ctx.sql(&facts::view_sql(pipeline, kind)).await.map_err(engine(&name))?;
+    for (name, sql) in facts::views(pipeline) {
+        let view = ctx.sql(&sql).await.map_err(engine(&name))?;
         ctx.register_table(name.as_str(), view.into_view()).map_err(engine(&name))?;
     }
     register_batch(ctx, "quarantine_rows", quarantine_batch(pipeline, tables)).map_err(engine("quarantine"))?;

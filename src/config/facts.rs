@@ -1,0 +1,272 @@
+//! The kinds of department facts, each declared once: its mention roles (and the published
+//! column each becomes), its constants, and its fields with their types, whether they are
+//! required, and what they mean. The pipeline's `[source.facts]` tables are read and checked
+//! against this table, ingest types the mapped fields from it, and publish builds each kind's
+//! view from it; `schemas/published.md` documents the same columns.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+
+use super::field::Field;
+
+/// How a fact field's text is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    Text,
+    Date,
+    Month,
+    Number,
+    OneOf(&'static [&'static str]),
+}
+
+impl ValueType {
+    /// The SQL type of the published column.
+    pub fn sql_type(self) -> &'static str {
+        match self {
+            ValueType::Date | ValueType::Month => "DATE",
+            ValueType::Number => "DOUBLE",
+            ValueType::Text | ValueType::OneOf(_) => "VARCHAR",
+        }
+    }
+}
+
+/// The status vocabulary of the household register.
+pub const RESIDENCE_STATUSES: &[&str] = &["normal", "deceased", "moved_out"];
+
+/// A mapped field of a kind.
+#[derive(Debug)]
+pub struct FactField {
+    pub name: &'static str,
+    pub value: ValueType,
+    /// A row without it is quarantined; a bad optional value is kept as null and counted.
+    pub required: bool,
+}
+
+/// A mention role a kind's facts concern: the pipeline key naming the role, and the published
+/// column holding that mention's person key.
+#[derive(Debug)]
+pub struct FactRole {
+    pub key: &'static str,
+    pub column: &'static str,
+    pub required: bool,
+}
+
+/// One kind of fact.
+#[derive(Debug)]
+pub struct FactKind {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub roles: &'static [FactRole],
+    /// Constants the pipeline gives for the whole source, published as columns of that name.
+    pub constants: &'static [&'static str],
+    pub fields: &'static [FactField],
+}
+
+const fn field(name: &'static str, value: ValueType, required: bool) -> FactField {
+    FactField { name, value, required }
+}
+
+const fn role(key: &'static str, column: &'static str, required: bool) -> FactRole {
+    FactRole { key, column, required }
+}
+
+use ValueType::{Date, Month, Number, OneOf, Text};
+
+const PERSON: &[FactRole] = &[role("mention", "person_key", true)];
+
+/// Every kind, in the order their views are built.
+pub const FACT_KINDS: &[FactKind] = &[
+    FactKind {
+        name: "residence",
+        doc: "Household register: where a person is registered and their status.",
+        roles: PERSON,
+        constants: &[],
+        fields: &[
+            field("household_no", Text, true),
+            field("district", Text, true),
+            field("address", Text, true),
+            field("relation", Text, false),
+            field("status", OneOf(RESIDENCE_STATUSES), true),
+            field("status_date", Date, false),
+        ],
+    },
+    FactKind {
+        name: "insured",
+        doc: "An insured person and the department's internal number for them.",
+        roles: PERSON,
+        constants: &[],
+        fields: &[field("internal_id", Text, true), field("status", Text, false)],
+    },
+    FactKind {
+        name: "payment",
+        doc: "A monthly payment, reaching a person only through the insured-persons source named by `via`.",
+        roles: &[],
+        constants: &["via"],
+        fields: &[field("internal_id", Text, true), field("month", Month, true), field("amount", Number, true), field("benefit", Text, false)],
+    },
+    FactKind {
+        name: "ownership",
+        doc: "A property unit and one owner per row.",
+        roles: &[role("owner", "person_key", true)],
+        constants: &[],
+        fields: &[
+            field("unit_no", Text, true),
+            field("address", Text, true),
+            field("area", Number, false),
+            field("usage", Text, false),
+            field("registered_on", Date, false),
+            field("share", Text, false),
+        ],
+    },
+    FactKind {
+        name: "birth",
+        doc: "A birth certificate.",
+        roles: &[role("child", "child_key", true), role("mother", "mother_key", true), role("father", "father_key", false)],
+        constants: &[],
+        fields: &[field("birth_date", Date, true), field("hospital", Text, false)],
+    },
+    FactKind {
+        name: "death",
+        doc: "A death record; `evidence` says what kind, e.g. `cremation`.",
+        roles: PERSON,
+        constants: &["evidence"],
+        fields: &[field("death_date", Date, true)],
+    },
+    FactKind {
+        name: "stay",
+        doc: "A floating-population registration: where someone registered elsewhere lives here.",
+        roles: PERSON,
+        constants: &[],
+        fields: &[
+            field("current_address", Text, true),
+            field("origin_address", Text, false),
+            field("registered_on", Date, false),
+            field("reason", Text, false),
+        ],
+    },
+    FactKind {
+        name: "tenancy",
+        doc: "A rental filing: a tenant renting from a landlord.",
+        roles: &[role("tenant", "tenant_key", true), role("landlord", "landlord_key", false)],
+        constants: &[],
+        fields: &[field("address", Text, true), field("rent", Number, false), field("started_on", Date, false)],
+    },
+];
+
+impl FactKind {
+    pub fn named(name: &str) -> Option<&'static FactKind> {
+        FACT_KINDS.iter().find(|k| k.name == name)
+    }
+
+    pub fn field(&self, name: &str) -> Option<&'static FactField> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    fn keys(&self) -> Vec<&'static str> {
+        self.roles.iter().map(|r| r.key).chain(self.constants.iter().copied()).chain(self.fields.iter().map(|f| f.name)).collect()
+    }
+}
+
+/// A source's `[source.facts]`: its kind and, by the kind's keys, the roles, constants and
+/// mapped fields it gives.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub kind: &'static FactKind,
+    /// Role key → the mention role in this source.
+    pub roles: BTreeMap<&'static str, String>,
+    pub constants: BTreeMap<&'static str, String>,
+    /// The mapped fields, in the kind's order.
+    pub fields: Vec<(&'static str, Field)>,
+}
+
+impl Facts {
+    pub fn kind(&self) -> &'static str {
+        self.kind.name
+    }
+
+    /// The mapped fact fields by their published names.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &Field)> {
+        self.fields.iter().map(|(n, f)| (*n, f))
+    }
+
+    /// The mention roles the facts refer to, with the key naming each.
+    pub fn roles(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.roles.iter().map(|(k, r)| (*k, r.as_str()))
+    }
+
+    pub fn constant(&self, key: &str) -> Option<&str> {
+        self.constants.get(key).map(String::as_str)
+    }
+
+    /// Checks the keys of a `[source.facts]` table against its kind.
+    fn from_table(mut table: BTreeMap<String, toml::Value>) -> Result<Facts, String> {
+        let names = || FACT_KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ");
+        let kind_name = match table.remove("kind") {
+            Some(toml::Value::String(k)) => k,
+            Some(_) => return Err(format!("`kind` is one of {} (a string)", names())),
+            None => return Err(format!("missing `kind`, one of {}", names())),
+        };
+        let kind = FactKind::named(&kind_name).ok_or_else(|| format!("unknown kind `{kind_name}`; kinds are {}", names()))?;
+        let mut facts = Facts { kind, roles: BTreeMap::new(), constants: BTreeMap::new(), fields: Vec::new() };
+        let text = |key: &str, value: toml::Value| match value {
+            toml::Value::String(s) => Ok(s),
+            _ => Err(format!("`{key}` is a string")),
+        };
+        for (key, value) in table {
+            if let Some(r) = kind.roles.iter().find(|r| r.key == key) {
+                facts.roles.insert(r.key, text(&key, value)?);
+            } else if let Some(c) = kind.constants.iter().find(|c| **c == key) {
+                facts.constants.insert(c, text(&key, value)?);
+            } else if let Some(f) = kind.field(&key) {
+                let field = Field::deserialize(value).map_err(|e| format!("`{key}`: {e}"))?;
+                facts.fields.push((f.name, field));
+            } else {
+                return Err(format!("unknown key `{key}` for kind `{}`; its keys are {}", kind.name, kind.keys().join(", ")));
+            }
+        }
+        let missing: Vec<&str> = kind
+            .roles
+            .iter()
+            .filter(|r| r.required && !facts.roles.contains_key(r.key))
+            .map(|r| r.key)
+            .chain(kind.constants.iter().copied().filter(|c| !facts.constants.contains_key(c)))
+            .chain(kind.fields.iter().filter(|f| f.required && !facts.fields.iter().any(|(n, _)| n == &f.name)).map(|f| f.name))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!("kind `{}` needs {}", kind.name, missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")));
+        }
+        facts.fields.sort_by_key(|(n, _)| kind.fields.iter().position(|f| f.name == *n));
+        Ok(facts)
+    }
+}
+
+impl<'de> Deserialize<'de> for Facts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let table = BTreeMap::<String, toml::Value>::deserialize(deserializer)?;
+        Facts::from_table(table).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Facts, String> {
+        Facts::from_table(toml::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn facts_tables_are_checked_against_their_kind() {
+        let pay = parse("kind = \"payment\"\nvia = \"si\"\ninternal_id = \"AAC001\"\namount = \"AAE019\"\nmonth = \"AAE002\"").unwrap();
+        assert_eq!(pay.fields().map(|(n, _)| n).collect::<Vec<_>>(), ["internal_id", "month", "amount"]);
+        assert_eq!(pay.constant("via"), Some("si"));
+        let err = parse("kind = \"payment\"\nvia = \"si\"\ninternal_id = \"A\"\namount = \"B\"\nmonth = \"C\"\namountt = \"D\"").unwrap_err();
+        assert!(err.contains("unknown key `amountt`") && err.contains("via, internal_id, month, amount, benefit"), "{err}");
+        let err = parse("kind = \"payment\"\ninternal_id = \"A\"").unwrap_err();
+        assert!(err.contains("needs `via`, `month`, `amount`"), "{err}");
+        assert!(parse("kind = \"salary\"").unwrap_err().contains("kinds are residence, insured"));
+        let birth = parse("kind = \"birth\"\nchild = \"child\"\nmother = \"mother\"\nbirth_date = \"csrq\"").unwrap();
+        assert_eq!(birth.roles().collect::<Vec<_>>(), [("child", "child"), ("mother", "mother")]);
+    }
+}
