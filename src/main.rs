@@ -102,6 +102,10 @@ enum Command {
         /// (by default their accepted rows are reused).
         #[arg(long)]
         reparse: bool,
+        /// Score every mention again, even those whose links hold unchanged since the current
+        /// night (by default they are carried over).
+        #[arg(long)]
+        relink: bool,
     },
     /// Run SQL on the current night, or another (the query from standard input when not given).
     Sql {
@@ -298,10 +302,10 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
             let p = Pipeline::load(&pipeline, data_root.as_deref())?;
             stdout(&format!("{}: ok ({} sources)\n", pipeline.display(), p.sources.len()))?;
         }
-        Command::Run { pipeline, warehouse, data_root, as_of, retrain, reparse } => {
+        Command::Run { pipeline, warehouse, data_root, as_of, retrain, reparse, relink } => {
             let mut p = Pipeline::load(&pipeline, data_root.as_deref())?;
             p.pipeline.as_of = as_of.or(p.pipeline.as_of);
-            let manifest = pophub::run::run(&p, &Warehouse::new(&warehouse), pophub::run::RunOptions { retrain, reparse }).await.with_context(|| format!("running {}", pipeline.display()))?;
+            let manifest = pophub::run::run(&p, &Warehouse::new(&warehouse), pophub::run::RunOptions { retrain, reparse, relink }).await.with_context(|| format!("running {}", pipeline.display()))?;
             stdout(&pophub::run::summary(&manifest))?;
         }
         Command::Sql { query, at, output } => {

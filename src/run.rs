@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub retrain: bool,
     /// Parse every source, even one whose files an earlier run already parsed.
     pub reparse: bool,
+    /// Score every mention, even those whose links could be carried over from the current night.
+    pub relink: bool,
 }
 
 /// Runs the pipeline into the warehouse and commits the night; returns the run's manifest. The
@@ -131,7 +133,17 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
         }
         _ => None,
     };
-    let (linked, linkage) = link::link(&mentions, &pipeline.linkage, &decisions, stored.as_ref());
+    // Last night's links, to carry over those that hold unscored: only under the same model
+    // and thresholds.
+    let same_thresholds = previous_run.as_ref().and_then(|r| r.linkage.as_ref()).is_some_and(|l| {
+        l.match_weight == pipeline.linkage.match_weight && l.margin_weight == pipeline.linkage.margin_weight
+    });
+    let carry_from = match &previous {
+        Some(night) if stored.is_some() && same_thresholds && !options.relink => Some(previous_links(warehouse, night, as_of).await?),
+        _ => None,
+    };
+    let (linked, linkage) = link::link(&mentions, &pipeline.linkage, &decisions, stored.as_ref(), carry_from.as_ref());
+    drop(carry_from);
     drop(mentions);
     let persons: std::collections::HashSet<&str> = linkage.keys.iter().map(String::as_str).collect();
     let mut decisions_not_applied: Vec<String> = decisions
@@ -156,6 +168,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
         mentions: linkage.rule.len() as u64,
         persons: linkage.founders.len() as u64,
         pairs_scored: linkage.pairs_scored,
+        mentions_carried: linkage.carried,
         rules,
         decisions_not_applied,
     };
@@ -214,6 +227,28 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     Ok(())
 }
 
+/// The current night's links, as `link::carry` compares them (text as Utf8).
+async fn previous_links(warehouse: &Warehouse, night: &Night, as_of: NaiveDate) -> Result<arrow::array::RecordBatch, crate::Error> {
+    let table = night.table("person_source").map(|t| t.version);
+    let engine = |e: datafusion::error::DataFusionError| publish::PublishError::Engine { table: "person_source".into(), source: Box::new(e) };
+    let ctx = crate::engine::session(as_of, None);
+    let delta = |source: deltalake::DeltaTableError| crate::warehouse::WarehouseError::Delta { table: "person_source".into(), night: night.night, source: Box::new(source) };
+    let version = table.ok_or_else(|| crate::warehouse::WarehouseError::Refused(format!("night {} has no person_source", night.night)))?;
+    let loaded = crate::warehouse::tables::open(warehouse, "person_source", version).await.map_err(delta)?;
+    crate::warehouse::tables::register(&ctx, "previous", &loaded).await.map_err(delta)?;
+    let columns: Vec<String> = link::carry::PREVIOUS_COLUMNS
+        .iter()
+        .map(|c| match *c {
+            "birth_date" | "match_weight" => c.to_string(),
+            _ => format!("CAST({c} AS VARCHAR) AS {c}"),
+        })
+        .collect();
+    let frame = ctx.sql(&format!("SELECT {} FROM previous", columns.join(", "))).await.map_err(engine)?;
+    let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await.map_err(engine)?;
+    Ok(arrow::compute::concat_batches(&schema, &batches).map_err(|e| engine(e.into()))?)
+}
+
 /// The summary printed after a run.
 pub fn summary(m: &RunManifest) -> String {
     let mut out = String::new();
@@ -232,9 +267,10 @@ pub fn summary(m: &RunManifest) -> String {
     }
     let Some(l) = &m.linkage else { return out };
     out.push_str(&format!(
-        "\nmentions {} → persons {} ({} candidate pairs scored; model {}, prior {:.1})\n",
+        "\nmentions {} → persons {} ({} links carried over unscored, {} candidate pairs scored; model {}, prior {:.1})\n",
         l.mentions,
         l.persons,
+        l.mentions_carried,
         l.pairs_scored,
         if l.model_trained { "learned tonight" } else { "of earlier nights" },
         l.model.prior_weight

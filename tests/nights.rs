@@ -168,6 +168,38 @@ fn one_writer_at_a_time_and_a_dead_writers_lock_is_taken_over() {
     assert_eq!(nights(&warehouse)["current"], 3);
 }
 
+/// Equal dumps of every table of night `n` in two warehouses (the key-event history names each
+/// warehouse's own runs, so its run column is left out).
+fn assert_nights_equal(a: &Path, b: &Path, n: u32, what: &str) {
+    let tables: Vec<String> = nights(b)["nights"][n as usize - 1]["tables"].as_object().unwrap().keys().cloned().collect();
+    for table in &tables {
+        let strip_run = |lines: Vec<String>| -> Vec<String> {
+            if table == "person_key_event" { lines.iter().map(|l| l.split(',').skip(2).collect::<Vec<_>>().join(",")).collect() } else { lines }
+        };
+        assert_eq!(strip_run(dump(a, n, table)), strip_run(dump(b, n, table)), "{table}: {what} changed the night");
+    }
+}
+
+#[test]
+fn unchanged_links_are_carried_over_and_the_night_equals_a_full_relink() {
+    let (first, week) = (generated(3000, 6, 1), generated(3000, 6, 8));
+    let dir = tempfile::tempdir().unwrap();
+    let (carried, full) = (dir.path().join("carried"), dir.path().join("full"));
+    for w in [&carried, &full] {
+        run(&first, w, &[]);
+    }
+    let summary = run(&week, &carried, &["--as-of", "2026-11-08"]);
+    run(&week, &full, &["--as-of", "2026-11-08", "--relink"]);
+    let (c, f) = (manifest(&carried)["linkage"].clone(), manifest(&full)["linkage"].clone());
+    // Register records found the persons every night; most of the other mentions are carried.
+    let others = c["mentions"].as_u64().unwrap() - c["rules"]["register"].as_u64().unwrap() - c["rules"]["register_duplicate"].as_u64().unwrap_or(0);
+    assert!(c["mentions_carried"].as_u64().unwrap() * 10 > others * 8, "most links hold: {c}");
+    assert!(c["pairs_scored"].as_u64().unwrap() * 3 < f["pairs_scored"].as_u64().unwrap(), "far fewer pairs are scored: {c} {f}");
+    assert_eq!(f["mentions_carried"], 0);
+    assert!(summary.contains("links carried over unscored"), "{summary}");
+    assert_nights_equal(&carried, &full, 2, "carrying links over");
+}
+
 #[test]
 fn unchanged_sources_are_reused_and_the_night_equals_a_full_parse() {
     let (first, week) = (generated(1500, 23, 1), generated(1500, 23, 8));
@@ -181,20 +213,13 @@ fn unchanged_sources_are_reused_and_the_night_equals_a_full_parse() {
     let payments = "social_security/pension_payments.csv";
     std::fs::copy(week.join(payments), data.join(payments)).unwrap();
     let summary = run(&data, &incremental, &[]);
-    run(&data, &full, &["--reparse"]);
+    run(&data, &full, &["--reparse", "--relink"]);
     let reused: Vec<(String, bool)> = manifest(&incremental)["sources"].as_array().unwrap().iter().map(|s| (s["source"].as_str().unwrap().to_string(), s["reused"].as_bool().unwrap())).collect();
     assert_eq!(reused.iter().filter(|(_, r)| *r).count(), reused.len() - 1, "{reused:?}");
     assert!(reused.iter().any(|(s, r)| s == "si_payments" && !r), "{reused:?}");
     assert!(summary.contains("rows reused"), "{summary}");
     assert!(manifest(&full)["sources"].as_array().unwrap().iter().all(|s| s["reused"] == false));
-    let tables: Vec<String> = nights(&full)["nights"][1]["tables"].as_object().unwrap().keys().cloned().collect();
-    for table in &tables {
-        let strip_run = |lines: Vec<String>| -> Vec<String> {
-            // The key-event history names each night's run; everything else must be equal.
-            if table == "person_key_event" { lines.iter().map(|l| l.split(',').skip(2).collect::<Vec<_>>().join(",")).collect() } else { lines }
-        };
-        assert_eq!(strip_run(dump(&incremental, 2, table)), strip_run(dump(&full, 2, table)), "{table}: reusing sources changed the night");
-    }
+    assert_nights_equal(&incremental, &full, 2, "reusing sources");
     // A day later, a source whose rows had no date in the future is still reused.
     let later = run(&data, &incremental, &["--as-of", "2026-11-02"]);
     let reused_later = manifest(&incremental)["sources"].as_array().unwrap().iter().filter(|s| s["reused"] == true).count();

@@ -3,6 +3,7 @@
 //! mention and a candidate on them, `model` learns their weights, `resolve` decides, `review`
 //! keeps reviewers' decisions.
 
+pub mod carry;
 pub mod comparison;
 pub mod mentions;
 pub mod model;
@@ -32,9 +33,17 @@ pub fn person_key(source: &str, record_key: &str, role: &str) -> String {
 /// Links the mentions and returns them with `person_key`, `link_rule`, `match_weight` and the
 /// review candidate (`review_person_key`, `review_weight`) appended. Without a `model` (from
 /// earlier nights), one is learned from these mentions.
-pub fn link(mentions: &RecordBatch, options: &LinkageOptions, decisions: &review::Decisions, model: Option<&Model>) -> (RecordBatch, Linkage) {
+/// With `previous` (last night's links, compared by `carry`), unchanged links are carried over.
+pub fn link(
+    mentions: &RecordBatch,
+    options: &LinkageOptions,
+    decisions: &review::Decisions,
+    model: Option<&Model>,
+    previous: Option<&RecordBatch>,
+) -> (RecordBatch, Linkage) {
     let m = MentionColumns::new(mentions);
-    let linkage = resolve::resolve(&m, &resolve::Judgement { options, decisions, model });
+    let previous = previous.filter(|_| model.is_some()).map(|p| carry::compare(&m, p));
+    let linkage = resolve::resolve(&m, &resolve::Judgement { options, decisions, model, previous: previous.as_ref() });
     let keys = &linkage.keys;
     let person_key: StringArray = linkage.person_of.iter().map(|p| p.map(|p| keys[p as usize].as_str())).collect();
     let review_key: StringArray = linkage.review.iter().map(|r| r.map(|(p, _)| keys[p as usize].as_str())).collect();

@@ -70,6 +70,10 @@ pub struct Model {
     pub prior_weight: f64,
     pub comparisons: Vec<Comparison>,
     pub training: Training,
+    /// The named mentions of the night it was learned on: an exact name's u is the share of
+    /// them bearing it (0 in models of earlier versions: tonight's count is used).
+    #[serde(default)]
+    pub named_mentions: u64,
 }
 
 /// A training session: the candidate pairs sharing one agreement, which is left out.
@@ -207,6 +211,7 @@ pub fn train(candidates: &PatternCounts, random: &PatternCounts, mentions: u64, 
             mentions,
             persons,
         },
+        named_mentions: 0,
     }
 }
 

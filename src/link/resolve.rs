@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use arrow::array::Array;
 
+use super::carry::{Carried, Previous};
 use super::mentions::MentionColumns;
 use super::model::{self, Model, PatternCounts};
 use super::review::{Decisions, MentionRef};
@@ -43,7 +44,15 @@ pub enum Rule {
     Review,
 }
 
+const RULES: [Rule; 9] =
+    [Rule::Register, Rule::RegisterDuplicate, Rule::IdExact, Rule::IdRepaired, Rule::NameBirth, Rule::Household, Rule::NewPerson, Rule::Unmatched, Rule::Review];
+
 impl Rule {
+    /// The rule a published `link_rule` names.
+    pub fn parse(text: &str) -> Option<Rule> {
+        RULES.into_iter().find(|r| r.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::Register => "register",
@@ -76,6 +85,8 @@ pub struct Linkage {
     /// The model the night was linked with, and whether it was learned tonight.
     pub model: Model,
     pub trained: bool,
+    /// Mentions whose link was carried over from last night without scoring (see `carry`).
+    pub carried: u64,
 }
 
 struct Index<'a> {
@@ -138,15 +149,43 @@ fn side_of<'a>(m: &MentionColumns<'a>, i: usize) -> Side<'a> {
     Side::of_mention(MentionColumns::text(m.citizen_id, i), MentionColumns::text(m.id_status, i), fields)
 }
 
-/// What a run is told besides the mentions: thresholds, reviewers' decisions and the model of
-/// earlier nights (none: learn one).
+/// What a run is told besides the mentions: thresholds, reviewers' decisions, the model of
+/// earlier nights (none: learn one) and, with that model, last night's links to carry over.
 pub struct Judgement<'a> {
     pub options: &'a LinkageOptions,
     pub decisions: &'a Decisions,
     pub model: Option<&'a Model>,
+    pub previous: Option<&'a Previous>,
 }
 
 impl Judgement<'_> {
+    /// Whether a reviewer decided anything about this mention.
+    fn decided(&self, m: &MentionColumns, i: usize) -> bool {
+        if self.decisions.is_empty() {
+            return false;
+        }
+        let mention = MentionRef { source: m.source.value(i).into(), record_key: m.record_key.value(i).into(), role: m.role.value(i).into() };
+        self.decisions.same.contains_key(&mention) || self.decisions.different.iter().any(|(d, _)| *d == mention)
+    }
+
+    /// Last night's link of mention `i`, if it holds tonight unscored: its inputs are unchanged,
+    /// none of its blocks, repair candidates, name or reading is dirty, and its person is here.
+    fn carried(&self, m: &MentionColumns, i: usize, index: &Index) -> Option<(u32, &Carried)> {
+        let previous = self.previous?;
+        let link = previous.links[i].as_ref()?;
+        let p = *index.by_key.get(&link.person_key)?;
+        let side = side_of(m, i);
+        let dirty = &previous.dirty;
+        let blocks = Blocks::of(m, i, &side);
+        let touched = side.name_key.is_some_and(|n| dirty.name(n))
+            || side.pinyin.is_some_and(|r| dirty.reading(r))
+            || side.citizen_id.is_some_and(|id| dirty.id(id))
+            || blocks.repairs.iter().any(|r| dirty.id(r))
+            || blocks.birth_hint.is_some_and(|b| side.name_key.is_some_and(|n| dirty.name_birth(n, b)) || side.pinyin.is_some_and(|r| dirty.pinyin_birth(r, b)))
+            || side.name_key.zip(side.address_key).is_some_and(|(n, a)| dirty.name_address(n, a));
+        (!touched && !self.decided(m, i)).then_some((p, link))
+    }
+
     /// A reviewer's "same" for this mention (the person, if still there); and candidates a
     /// reviewer called "different" are dropped.
     fn apply(&self, m: &MentionColumns, i: usize, index: &Index, candidates: &mut Vec<Candidate>) -> Option<u32> {
@@ -179,6 +218,11 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
     for i in 0..n {
         frequencies.count(MentionColumns::text(m.name_key, i), MentionColumns::text(m.name_pinyin, i));
     }
+    // A stored model fixes the count names are shared over, so a name's weight moves only when
+    // mentions bearing it change (which is what lets unchanged links be carried over).
+    if let Some(total) = judgement.model.map(|model| model.named_mentions).filter(|&t| t > 0) {
+        frequencies.fix_total(total);
+    }
     let mut person_of = vec![None; n];
     let mut rule = vec![Rule::Unmatched; n];
     let mut founders = Vec::new();
@@ -204,7 +248,14 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
         }
     }
 
-    let others: Vec<usize> = (0..n).filter(|&i| !m.authority.value(i)).collect();
+    let mut carried: Vec<(usize, u32, Carried)> = Vec::new();
+    let mut others: Vec<usize> = Vec::new();
+    for i in (0..n).filter(|&i| !m.authority.value(i)) {
+        match judgement.carried(m, i, &index) {
+            Some((p, link)) => carried.push((i, p, link.clone())),
+            None => others.push(i),
+        }
+    }
     let first: Vec<Vec<Candidate>> = others.iter().map(|&i| candidates(m, i, &side_of(m, i), &index)).collect();
     let (model, trained) = match judgement.model {
         Some(model) => (model.clone(), false),
@@ -214,7 +265,9 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
                 *patterns.entry(c.pattern).or_default() += 1;
             }
             let random = random_patterns(m, &others, &index, options.random_pairs);
-            (model::train(&patterns, &random, others.len() as u64, index.sides.len() as u64), true)
+            let mut model = model::train(&patterns, &random, others.len() as u64, index.sides.len() as u64);
+            model.named_mentions = frequencies.total();
+            (model, true)
         }
     };
     let scorer = Scorer { model: &model, frequencies: &frequencies };
@@ -228,10 +281,17 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
         review: vec![None; n],
         model: model.clone(),
         trained,
+        carried: carried.len() as u64,
     };
+    for (i, p, link) in carried {
+        out.person_of[i] = Some(p);
+        out.rule[i] = link.rule;
+        out.weights[i] = link.weight;
+    }
 
     let mut by_record: HashMap<(&str, u32), Vec<usize>> = HashMap::new();
-    for &i in &others {
+    // Every mention of a record, carried over or not: the household pass looks at their links.
+    for i in (0..n).filter(|&i| !m.authority.value(i)) {
         by_record.entry((m.source.value(i), m.source_row.value(i))).or_default().push(i);
     }
     let pass = Pass { m, by_record: &by_record, judgement, scorer: &scorer };
@@ -410,18 +470,31 @@ fn lookup(persons: Option<&Vec<u32>>) -> &[u32] {
     persons.map_or(&[], Vec::as_slice)
 }
 
+/// The keys a mention's blocks look persons up by.
+struct Blocks {
+    /// The record's own birth date, else the one written in its number.
+    birth_hint: Option<i32>,
+    repairs: Vec<String>,
+}
+
+impl Blocks {
+    fn of(m: &MentionColumns, i: usize, side: &Side) -> Blocks {
+        let status = MentionColumns::text(m.id_status, i).unwrap_or("missing");
+        let id_text = MentionColumns::text(m.citizen_id, i);
+        let repairs = repairs(id_text, Some(status));
+        let birth_hint = side.birth_date.or_else(|| {
+            let text = id_text?;
+            let well_formed = text.len() == 18 || status == IdStatus::Upgraded15.as_str();
+            well_formed.then(|| citizen_id::birth_date(text)).flatten().map(dates::to_date32)
+        });
+        Blocks { birth_hint, repairs }
+    }
+}
+
 /// The persons a mention's blocks find, with what its number says about each.
 fn candidates(m: &MentionColumns, i: usize, side: &Side, index: &Index) -> Vec<Candidate> {
-    let status = MentionColumns::text(m.id_status, i).unwrap_or("missing");
-    let id_text = MentionColumns::text(m.citizen_id, i);
-    let repairs = repairs(id_text, Some(status));
+    let Blocks { birth_hint, repairs } = Blocks::of(m, i, side);
     let holder = index.holder(side);
-    // Block on name and birth date: the record's own date, else the one written in its number.
-    let birth_hint = side.birth_date.or_else(|| {
-        let text = id_text?;
-        let well_formed = text.len() == 18 || status == IdStatus::Upgraded15.as_str();
-        well_formed.then(|| citizen_id::birth_date(text)).flatten().map(dates::to_date32)
-    });
     let blocks = [
         side.citizen_id.map(|id| lookup(index.by_id.get(id))),
         birth_hint.and_then(|b| side.name_key.map(|k| lookup(index.by_name_birth.get(&(k, b))))),

@@ -174,6 +174,16 @@ impl<'a> NameFrequencies<'a> {
         }
     }
 
+    /// The named mentions counted.
+    pub fn total(&self) -> u64 {
+        u64::from(self.total)
+    }
+
+    /// Shares over this many named mentions instead of those counted (the model's count).
+    pub fn fix_total(&mut self, total: u64) {
+        self.total = u32::try_from(total).unwrap_or(u32::MAX);
+    }
+
     /// Frequencies counted elsewhere (`explain` counts them over the published mentions).
     pub fn set(&mut self, name_key: &'a str, pinyin: &'a str, name_count: u32, reading_count: u32, total: u32) {
         self.names.insert(name_key, name_count);

@@ -47,6 +47,9 @@ pub struct LinkSummary {
     pub mentions: u64,
     pub persons: u64,
     pub pairs_scored: u64,
+    /// Mentions whose link was carried over from the night before without scoring.
+    #[serde(default)]
+    pub mentions_carried: u64,
     pub rules: BTreeMap<String, u64>,
     /// Reviewers' decisions that name a person no longer there (merged away, record gone):
     /// `mention same|different person_key`. They were not applied.

@@ -119,7 +119,10 @@ pub async fn explain(ctx: &SessionContext, model: &Model, a: &MentionRef, b: Opt
     };
     let holder_sides: Vec<Side> = holders.iter().map(|h| Side { name_key: h[0].as_deref(), pinyin: h[1].as_deref(), ..Side::default() }).collect();
     let holder = Holder::of(&side_a, &holder_sides);
-    let frequencies = name_frequencies(ctx, &side_a).await?;
+    let mut frequencies = name_frequencies(ctx, &side_a).await?;
+    if model.named_mentions > 0 {
+        frequencies.fix_total(model.named_mentions);
+    }
     let scorer = Scorer { model, frequencies: &frequencies };
     let score = scorer.score(&side_a, &side_b, id_evidence(&side_a, &repairs, holder, &side_b));
     let mut total = model.prior_weight;
