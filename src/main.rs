@@ -76,9 +76,13 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         night: u32,
     },
-    /// Check a pipeline file (keys, references, files present); exits 78 naming the bad key.
+    /// Check a pipeline file (keys, references, files present); exits 78 naming every bad key.
     Validate {
-        pipeline: PathBuf,
+        #[arg(required_unless_present = "options")]
+        pipeline: Option<PathBuf>,
+        /// List the options of `[pipeline]`, `[linkage]` and `[source.drift]` with their defaults.
+        #[arg(long)]
+        options: bool,
         /// Read the sources from this folder instead of the pipeline's `data_root`.
         #[arg(long)]
         data_root: Option<PathBuf>,
@@ -298,9 +302,14 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
                 summary.as_of
             ))?;
         }
-        Command::Validate { pipeline, data_root } => {
-            let p = Pipeline::load(&pipeline, data_root.as_deref())?;
-            stdout(&format!("{}: ok ({} sources)\n", pipeline.display(), p.sources.len()))?;
+        Command::Validate { pipeline, options, data_root } => {
+            if options {
+                stdout(&Pipeline::options_reference())?;
+            }
+            if let Some(pipeline) = pipeline {
+                let p = Pipeline::load(&pipeline, data_root.as_deref())?;
+                stdout(&format!("{}: ok ({} sources)\n", pipeline.display(), p.sources.len()))?;
+            }
         }
         Command::Run { pipeline, warehouse, data_root, as_of, retrain, reparse, relink } => {
             let mut p = Pipeline::load(&pipeline, data_root.as_deref())?;

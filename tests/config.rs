@@ -30,4 +30,19 @@ fn bad_pipelines_exit_78_naming_the_key() {
     }
     let out = pophub(&["validate", PIPELINE, "--data-root", path(&data)]);
     assert!(out.status.success());
+
+    // Every problem at once, each naming its key.
+    let two = original.replace("via = \"si_insured\"", "via = \"si_payments\"").replace("review_weight = 0.0", "review_weight = 9.0");
+    let file = dir.path().join("two.toml");
+    std::fs::write(&file, two).unwrap();
+    let out = pophub(&["validate", path(&file), "--data-root", path(&data)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(stderr.contains("linkage.review_weight") && stderr.contains("source.si_payments.facts.via"), "{stderr}");
+
+    // The options reference comes from the declarations.
+    let reference = ok(&["validate", "--options"]);
+    for line in ["[linkage]", "match_weight = 6.0", "[source.drift]", "max_shrink = 0.5", "missing_column = Stop", "batch_rows = 65536"] {
+        assert!(reference.contains(line), "{line}: {reference}");
+    }
 }

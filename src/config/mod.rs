@@ -4,7 +4,10 @@
 
 pub mod facts;
 pub mod field;
+mod options;
 mod validate;
+
+use options::options;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +27,20 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: Box<toml::de::Error> },
     #[error("{path}: key `{key}`: {message}")]
     Invalid { path: PathBuf, key: String, message: String },
+    /// Several problems, each on its own line.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// None, one or many problems as one result.
+    pub fn all(mut problems: Vec<ConfigError>) -> Result<(), ConfigError> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(ConfigError::Many(problems)),
+        }
+    }
 }
 
 /// The whole pipeline file.
@@ -43,75 +60,37 @@ pub struct Pipeline {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PipelineOptions {
-    pub name: String,
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Folder the sources' paths are relative to, itself relative to the pipeline file.
-    #[serde(default)]
-    pub data_root: Option<PathBuf>,
-    /// The day the exports describe: later dates are "future". Defaults to the run's date.
-    #[serde(default)]
-    pub as_of: Option<NaiveDate>,
-    /// Rows per Arrow batch while reading.
-    #[serde(default = "default_batch_rows")]
-    pub batch_rows: usize,
-    /// Memory pool of ingest's mapping queries (one batch at a time). Files themselves stream in
-    /// chunks whatever their size.
-    #[serde(default = "default_memory_limit_mb")]
-    pub memory_limit_mb: usize,
+options! {
+    /// `[pipeline]`: what the pipeline is and how it reads.
+    pub struct PipelineOptions {
+        /// The pipeline's name, in the run manifest.
+        pub name: String = String::new(),
+        /// What it is for.
+        pub description: Option<String> = None,
+        /// Folder the sources' paths are relative to, itself relative to the pipeline file.
+        pub data_root: Option<PathBuf> = None,
+        /// The day the exports describe: later dates are "future". Defaults to the run's date.
+        pub as_of: Option<NaiveDate> = None,
+        /// Rows per Arrow batch while reading.
+        pub batch_rows: usize = 65_536,
+        /// Memory pool of ingest's mapping queries (one batch at a time), in MB. Files
+        /// themselves stream in chunks whatever their size.
+        pub memory_limit_mb: usize = 256,
+    }
 }
 
-fn default_memory_limit_mb() -> usize {
-    256
-}
-
-fn default_batch_rows() -> usize {
-    65_536
-}
-
-/// How the linker decides, in match weights: the log2 odds, under the linkage model, that a
-/// mention and a candidate are one person (see `link::model`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkageOptions {
-    /// Match weight a candidate needs to be linked.
-    #[serde(default = "default_match_weight")]
-    pub match_weight: f64,
-    /// How far ahead of the runner-up the best candidate must be.
-    #[serde(default = "default_margin_weight")]
-    pub margin_weight: f64,
-    /// A best candidate with at least this weight that is not linked goes to the review queue.
-    #[serde(default = "default_review_weight")]
-    pub review_weight: f64,
-    /// Random mention–person pairs drawn to learn u when a model is learned.
-    #[serde(default = "default_random_pairs")]
-    pub random_pairs: usize,
-}
-
-fn default_match_weight() -> f64 {
-    6.0
-}
-fn default_margin_weight() -> f64 {
-    5.0
-}
-fn default_review_weight() -> f64 {
-    0.0
-}
-fn default_random_pairs() -> usize {
-    1_000_000
-}
-
-impl Default for LinkageOptions {
-    fn default() -> Self {
-        LinkageOptions {
-            match_weight: default_match_weight(),
-            margin_weight: default_margin_weight(),
-            review_weight: default_review_weight(),
-            random_pairs: default_random_pairs(),
-        }
+options! {
+    /// `[linkage]`: how the linker decides, in match weights: the log2 odds, under the linkage
+    /// model, that a mention and a candidate are one person (see `link::model`).
+    pub struct LinkageOptions {
+        /// Match weight a candidate needs to be linked.
+        pub match_weight: f64 = 6.0,
+        /// How far ahead of the runner-up the best candidate must be.
+        pub margin_weight: f64 = 5.0,
+        /// A best candidate with at least this weight that is not linked goes to the review queue.
+        pub review_weight: f64 = 0.0,
+        /// Random mention–person pairs drawn to learn u when a model is learned.
+        pub random_pairs: usize = 1_000_000,
     }
 }
 
@@ -195,39 +174,31 @@ pub enum DriftAction {
     Warn,
 }
 
-/// Per source: what each kind of drift does. Drift is always reported before publishing.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DriftPolicy {
-    /// A mapped column is not in a file (the field is null for that file).
-    #[serde(default = "stop")]
-    pub missing_column: DriftAction,
-    /// Columns appeared or went away since the previous night.
-    #[serde(default = "warn")]
-    pub columns_changed: DriftAction,
-    /// A file does not decode under the declared encoding (it is skipped).
-    #[serde(default = "stop")]
-    pub undecodable_file: DriftAction,
-    /// Fewer rows than `1 - max_shrink` times the previous night's.
-    #[serde(default = "stop")]
-    pub shrink: DriftAction,
-    #[serde(default = "default_max_shrink")]
-    pub max_shrink: f64,
+options! {
+    /// `[source.drift]`: per source, what each kind of drift does. Drift is always reported
+    /// before publishing.
+    pub struct DriftPolicy {
+        /// A mapped column is not in a file (the field is null for that file).
+        pub missing_column: DriftAction = DriftAction::Stop,
+        /// Columns appeared or went away since the previous night.
+        pub columns_changed: DriftAction = DriftAction::Warn,
+        /// A file does not decode under the declared encoding (it is skipped).
+        pub undecodable_file: DriftAction = DriftAction::Stop,
+        /// Fewer rows than `1 - max_shrink` times the previous night's.
+        pub shrink: DriftAction = DriftAction::Stop,
+        /// The share of last night's rows a feed may lose before `shrink` applies.
+        pub max_shrink: f64 = 0.5,
+    }
 }
 
-fn stop() -> DriftAction {
-    DriftAction::Stop
-}
-fn warn() -> DriftAction {
-    DriftAction::Warn
-}
-fn default_max_shrink() -> f64 {
-    0.5
-}
-
-impl Default for DriftPolicy {
-    fn default() -> Self {
-        DriftPolicy { missing_column: stop(), columns_changed: warn(), undecodable_file: stop(), shrink: stop(), max_shrink: default_max_shrink() }
+impl Pipeline {
+    /// Every option of the pipeline file's option tables, with defaults and docs.
+    pub fn options_reference() -> String {
+        options::render(&[
+            ("pipeline", PipelineOptions::reference()),
+            ("linkage", LinkageOptions::reference()),
+            ("source.drift", DriftPolicy::reference()),
+        ])
     }
 }
 

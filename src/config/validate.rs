@@ -6,66 +6,71 @@ use std::collections::HashSet;
 
 use super::{ConfigError, Field, Format, Pipeline};
 
+/// Every problem of the pipeline, not only the first (as many as there are keys at fault).
 pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
+    let mut problems: Vec<ConfigError> = Vec::new();
+    if p.pipeline.name.trim().is_empty() {
+        problems.push(p.invalid("pipeline.name", "the pipeline needs a name"));
+    }
     if p.sources.is_empty() {
-        return Err(p.invalid("source", "the pipeline declares no [[source]]"));
+        problems.push(p.invalid("source", "the pipeline declares no [[source]]"));
     }
     if p.pipeline.batch_rows == 0 {
-        return Err(p.invalid("pipeline.batch_rows", "must be at least 1"));
+        problems.push(p.invalid("pipeline.batch_rows", "must be at least 1"));
     }
     let linkage = &p.linkage;
     if linkage.margin_weight < 0.0 {
-        return Err(p.invalid("linkage.margin_weight", "a lead over the runner-up cannot be negative"));
+        problems.push(p.invalid("linkage.margin_weight", "a lead over the runner-up cannot be negative"));
     }
     if linkage.review_weight > linkage.match_weight {
-        return Err(p.invalid("linkage.review_weight", "the review queue is for candidates below match_weight: set it lower"));
+        problems.push(p.invalid("linkage.review_weight", "the review queue is for candidates below match_weight: set it lower"));
     }
     if linkage.random_pairs < 10_000 {
-        return Err(p.invalid("linkage.random_pairs", "u needs at least 10000 random pairs to be measured"));
+        problems.push(p.invalid("linkage.random_pairs", "u needs at least 10000 random pairs to be measured"));
     }
     let mut names = HashSet::new();
     for s in &p.sources {
         let key = |k: &str| format!("source.{}.{k}", s.name);
         if s.name.is_empty() || !s.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(p.invalid(format!("source.{}", s.name), "source names are ASCII letters, digits and _"));
+            problems.push(p.invalid(format!("source.{}", s.name), "source names are ASCII letters, digits and _"));
         }
         if !names.insert(s.name.as_str()) {
-            return Err(p.invalid(key("name"), "two sources have this name"));
+            problems.push(p.invalid(key("name"), "two sources have this name"));
         }
         let json = matches!(s.format, Format::Jsonl | Format::Json);
         if s.explode.is_some() && !json {
-            return Err(p.invalid(key("explode"), "explode applies to json and jsonl sources only"));
+            problems.push(p.invalid(key("explode"), "explode applies to json and jsonl sources only"));
         }
         if s.sheet.is_some() && s.format != Format::Xlsx {
-            return Err(p.invalid(key("sheet"), "sheet applies to xlsx sources only"));
+            problems.push(p.invalid(key("sheet"), "sheet applies to xlsx sources only"));
         }
         if s.encoding != super::Encoding::Utf8 && !matches!(s.format, Format::Csv) {
-            return Err(p.invalid(key("encoding"), "only delimited text declares an encoding (JSON is UTF-8; xlsx and parquet carry their own)"));
+            problems.push(p.invalid(key("encoding"), "only delimited text declares an encoding (JSON is UTF-8; xlsx and parquet carry their own)"));
         }
-        check_field(p, &key("record_key"), &s.record_key)?;
+        problems.extend(check_field(p, &key("record_key"), &s.record_key));
         if !(0.0..1.0).contains(&s.drift.max_shrink) {
-            return Err(p.invalid(key("drift.max_shrink"), "a fraction from 0 (any shrink is drift) to below 1"));
+            problems.push(p.invalid(key("drift.max_shrink"), "a fraction from 0 (any shrink is drift) to below 1"));
         }
         let mut roles = HashSet::new();
         for m in &s.mentions {
             let mkey = |k: &str| format!("source.{}.mention.{}.{k}", s.name, m.role);
             if !roles.insert(m.role.as_str()) {
-                return Err(p.invalid(mkey("role"), "two mentions in this source have this role"));
+                problems.push(p.invalid(mkey("role"), "two mentions in this source have this role"));
             }
             if m.citizen_id.is_none() && m.name.is_none() {
-                return Err(p.invalid(mkey("citizen_id"), "a mention needs at least a citizen_id or a name"));
+                problems.push(p.invalid(mkey("citizen_id"), "a mention needs at least a citizen_id or a name"));
             }
             for (name, field) in m.fields() {
-                check_field(p, &mkey(name), field)?;
+                problems.extend(check_field(p, &mkey(name), field));
             }
         }
         if let Some(facts) = &s.facts {
             for (name, field) in facts.fields() {
-                check_field(p, &key(&format!("facts.{name}")), field)?;
+                problems.extend(check_field(p, &key(&format!("facts.{name}")), field));
             }
             for (k, role) in facts.roles() {
                 if !roles.contains(role) {
-                    return Err(p.invalid(
+                    problems.push(p.invalid(
                         key(&format!("facts.{k}")),
                         format!("no [[source.mention]] with role `{role}` in this source"),
                     ));
@@ -74,25 +79,23 @@ pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
             if let Some(via) = facts.constant("via") {
                 let insured = p.source(via).and_then(|v| v.facts.as_ref());
                 if insured.is_none_or(|f| f.kind() != "insured") {
-                    return Err(p.invalid(key("facts.via"), format!("`{via}` is not a source with kind = \"insured\" facts")));
+                    problems.push(p.invalid(key("facts.via"), format!("`{via}` is not a source with kind = \"insured\" facts")));
                 }
             }
         } else if s.mentions.is_empty() {
-            return Err(p.invalid(key("mention"), "a source needs mentions, facts or both"));
+            problems.push(p.invalid(key("mention"), "a source needs mentions, facts or both"));
         }
-        p.source_files(s)?;
+        if let Err(e) = p.source_files(s) {
+            problems.push(e);
+        }
     }
-    Ok(())
+    ConfigError::all(problems)
 }
 
-fn check_field(p: &Pipeline, key: &str, field: &Field) -> Result<(), ConfigError> {
+fn check_field(p: &Pipeline, key: &str, field: &Field) -> Option<ConfigError> {
     if field.kinds_given() != 1 {
-        return Err(p.invalid(key, "give exactly one of column, sql or value"));
+        return Some(p.invalid(key, "give exactly one of column, sql or value"));
     }
-    if let Some(map) = field.value_map() {
-        if map.is_empty() {
-            return Err(p.invalid(format!("{key}.map"), "an empty value map makes every value null"));
-        }
-    }
-    Ok(())
+    let empty = field.value_map().is_some_and(|map| map.is_empty());
+    empty.then(|| p.invalid(format!("{key}.map"), "an empty value map makes every value null"))
 }
