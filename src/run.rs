@@ -142,6 +142,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
         Some(night) if stored.is_some() && same_thresholds && !options.relink => Some(previous_links(warehouse, night, as_of).await?),
         _ => None,
     };
+    lap("previous_links", record, &mut clock);
     let (linked, linkage) = link::link(&mentions, &pipeline.linkage, &decisions, stored.as_ref(), carry_from.as_ref());
     drop(carry_from);
     drop(mentions);
@@ -227,7 +228,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     Ok(())
 }
 
-/// The current night's links, as `link::carry` compares them (text as Utf8).
+/// The current night's links, as `link::carry` compares them.
 async fn previous_links(warehouse: &Warehouse, night: &Night, as_of: NaiveDate) -> Result<arrow::array::RecordBatch, crate::Error> {
     let table = night.table("person_source").map(|t| t.version);
     let engine = |e: datafusion::error::DataFusionError| publish::PublishError::Engine { table: "person_source".into(), source: Box::new(e) };
@@ -236,14 +237,7 @@ async fn previous_links(warehouse: &Warehouse, night: &Night, as_of: NaiveDate) 
     let version = table.ok_or_else(|| crate::warehouse::WarehouseError::Refused(format!("night {} has no person_source", night.night)))?;
     let loaded = crate::warehouse::tables::open(warehouse, "person_source", version).await.map_err(delta)?;
     crate::warehouse::tables::register(&ctx, "previous", &loaded).await.map_err(delta)?;
-    let columns: Vec<String> = link::carry::PREVIOUS_COLUMNS
-        .iter()
-        .map(|c| match *c {
-            "birth_date" | "match_weight" => c.to_string(),
-            _ => format!("CAST({c} AS VARCHAR) AS {c}"),
-        })
-        .collect();
-    let frame = ctx.sql(&format!("SELECT {} FROM previous", columns.join(", "))).await.map_err(engine)?;
+    let frame = ctx.sql(&format!("SELECT {} FROM previous", link::carry::PREVIOUS_COLUMNS.join(", "))).await.map_err(engine)?;
     let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await.map_err(engine)?;
     Ok(arrow::compute::concat_batches(&schema, &batches).map_err(|e| engine(e.into()))?)

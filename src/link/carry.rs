@@ -14,48 +14,50 @@
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
-use arrow::array::{Array, AsArray, Date32Array, Float64Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch, StringArray, StringViewArray};
+use arrow::datatypes::DataType;
 
 use super::mentions::MentionColumns;
 use super::resolve::Rule;
 
-/// Last night's links, one row per mention, as `person_source` published them.
+/// Last night's links, one row per mention, as `person_source` published them (text as Utf8
+/// or, as Delta reads it back, Utf8View).
 pub const PREVIOUS_COLUMNS: &[&str] = &[
     "source", "record_key", "role", "citizen_id", "id_status", "name_key", "name_pinyin", "sex", "birth_date", "address_key", "household_no",
     "person_key", "link_rule", "match_weight",
 ];
 
-/// A link carried over from last night.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Carried {
-    pub person_key: String,
+/// A link carried over from last night (text borrowed from last night's batch).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Carried<'a> {
+    pub person_key: &'a str,
     pub rule: Rule,
     pub weight: Option<f64>,
 }
 
 /// Keys whose persons or counts changed since last night.
 #[derive(Debug, Default)]
-pub struct Dirty {
-    ids: HashSet<String>,
-    name_births: HashSet<(String, i32)>,
-    pinyin_births: HashSet<(String, i32)>,
-    name_addresses: HashSet<(String, String)>,
-    names: HashSet<String>,
-    readings: HashSet<String>,
+pub struct Dirty<'a> {
+    ids: HashSet<&'a str>,
+    name_births: HashSet<(&'a str, i32)>,
+    pinyin_births: HashSet<(&'a str, i32)>,
+    name_addresses: HashSet<(&'a str, &'a str)>,
+    names: HashSet<&'a str>,
+    readings: HashSet<&'a str>,
 }
 
-impl Dirty {
+impl Dirty<'_> {
     pub fn id(&self, id: &str) -> bool {
         self.ids.contains(id)
     }
     pub fn name_birth(&self, name: &str, birth: i32) -> bool {
-        self.name_births.contains(&(name.to_string(), birth))
+        self.name_births.contains(&(name, birth))
     }
     pub fn pinyin_birth(&self, pinyin: &str, birth: i32) -> bool {
-        self.pinyin_births.contains(&(pinyin.to_string(), birth))
+        self.pinyin_births.contains(&(pinyin, birth))
     }
     pub fn name_address(&self, name: &str, address: &str) -> bool {
-        self.name_addresses.contains(&(name.to_string(), address.to_string()))
+        self.name_addresses.contains(&(name, address))
     }
     pub fn name(&self, name: &str) -> bool {
         self.names.contains(name)
@@ -67,9 +69,9 @@ impl Dirty {
 
 /// What last night leaves tonight's linker: per mention, its link when its own inputs are
 /// unchanged (the linker still checks the dirty keys), and the dirty keys.
-pub struct Previous {
-    pub links: Vec<Option<Carried>>,
-    pub dirty: Dirty,
+pub struct Previous<'a> {
+    pub links: Vec<Option<Carried<'a>>>,
+    pub dirty: Dirty<'a>,
 }
 
 /// One mention's linker inputs, as text.
@@ -86,36 +88,54 @@ struct Inputs<'a> {
 }
 
 impl<'a> Inputs<'a> {
-    fn dirty(&self, authority: bool, dirty: &mut Dirty) {
-        if let Some(n) = self.name_key {
-            dirty.names.insert(n.to_string());
-        }
-        if let Some(p) = self.name_pinyin {
-            dirty.readings.insert(p.to_string());
-        }
+    fn dirty(&self, authority: bool, dirty: &mut Dirty<'a>) {
+        dirty.names.extend(self.name_key);
+        dirty.readings.extend(self.name_pinyin);
         if !authority {
             return;
         }
         // A register record's person is found by these keys (its own birth date, not its number's).
-        if let Some(id) = self.citizen_id {
-            dirty.ids.insert(id.to_string());
-        }
+        dirty.ids.extend(self.citizen_id);
         if let Some(b) = self.birth_date {
-            if let Some(n) = self.name_key {
-                dirty.name_births.insert((n.to_string(), b));
-            }
-            if let Some(p) = self.name_pinyin {
-                dirty.pinyin_births.insert((p.to_string(), b));
-            }
+            dirty.name_births.extend(self.name_key.map(|n| (n, b)));
+            dirty.pinyin_births.extend(self.name_pinyin.map(|p| (p, b)));
         }
-        if let (Some(n), Some(a)) = (self.name_key, self.address_key) {
-            dirty.name_addresses.insert((n.to_string(), a.to_string()));
-        }
+        dirty.name_addresses.extend(self.name_key.zip(self.address_key));
     }
 }
 
 fn text(a: &StringArray, i: usize) -> Option<&str> {
     (!a.is_null(i)).then(|| a.value(i)).filter(|v| !v.is_empty())
+}
+
+/// A text column of last night's, in whichever string layout it was read.
+enum Text<'a> {
+    Utf8(&'a StringArray),
+    View(&'a StringViewArray),
+}
+
+impl<'a> Text<'a> {
+    fn of(column: &'a ArrayRef) -> Text<'a> {
+        match column.data_type() {
+            DataType::Utf8View => Text::View(column.as_string_view()),
+            _ => Text::Utf8(column.as_string::<i32>()),
+        }
+    }
+
+    fn value(&self, i: usize) -> &'a str {
+        match self {
+            Text::Utf8(a) => a.value(i),
+            Text::View(a) => a.value(i),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<&'a str> {
+        let null = match self {
+            Text::Utf8(a) => a.is_null(i),
+            Text::View(a) => a.is_null(i),
+        };
+        (!null).then(|| self.value(i)).filter(|v| !v.is_empty())
+    }
 }
 
 fn key_hash(source: &str, record_key: &str, role: &str) -> u64 {
@@ -137,38 +157,45 @@ fn tonight_inputs<'a>(m: &MentionColumns<'a>, i: usize) -> Inputs<'a> {
     }
 }
 
-/// Compares tonight's mentions with last night's (`previous`: `PREVIOUS_COLUMNS`, text as Utf8).
-pub fn compare(m: &MentionColumns, previous: &RecordBatch) -> Previous {
-    let s = |name: &str| previous.column_by_name(name).expect("a previous column").as_string::<i32>();
-    let (source, record_key, role) = (s("source"), s("record_key"), s("role"));
-    let (person_key, link_rule) = (s("person_key"), s("link_rule"));
+/// Compares tonight's mentions with last night's (`previous`: `PREVIOUS_COLUMNS`).
+pub fn compare<'a>(m: &MentionColumns<'a>, previous: &'a RecordBatch) -> Previous<'a> {
+    let columns: Vec<Text> = ["source", "record_key", "role", "citizen_id", "id_status", "name_key", "name_pinyin", "sex", "address_key", "household_no", "person_key", "link_rule"]
+        .iter()
+        .map(|name| Text::of(previous.column_by_name(name).expect("a previous column")))
+        .collect();
+    let [source, record_key, role, citizen_id, id_status, name_key, name_pinyin, sex, address_key, household_no, person_key, link_rule] =
+        <[Text; 12]>::try_from(columns).ok().expect("twelve text columns");
     let birth: &Date32Array = previous.column_by_name("birth_date").expect("birth_date").as_primitive();
     let weight: &Float64Array = previous.column_by_name("match_weight").expect("match_weight").as_primitive();
     let inputs = |i: usize| Inputs {
-        citizen_id: text(s("citizen_id"), i),
-        id_status: text(s("id_status"), i),
-        name_key: text(s("name_key"), i),
-        name_pinyin: text(s("name_pinyin"), i),
-        sex: text(s("sex"), i),
+        citizen_id: citizen_id.get(i),
+        id_status: id_status.get(i),
+        name_key: name_key.get(i),
+        name_pinyin: name_pinyin.get(i),
+        sex: sex.get(i),
         birth_date: (!birth.is_null(i)).then(|| birth.value(i)),
-        address_key: text(s("address_key"), i),
-        household_no: text(s("household_no"), i),
+        address_key: address_key.get(i),
+        household_no: household_no.get(i),
     };
     let was_authority = |i: usize| matches!(link_rule.value(i), "register" | "register_duplicate");
-    let mut by_key: std::collections::HashMap<u64, u32> = std::collections::HashMap::with_capacity(previous.num_rows());
-    for i in 0..previous.num_rows() {
-        by_key.insert(key_hash(source.value(i), record_key.value(i), role.value(i)), i as u32);
-    }
+    let same_key = |j: usize, i: usize| role.value(j) == m.role.value(i) && record_key.value(j) == m.record_key.value(i) && source.value(j) == m.source.value(i);
+    // Mentions mostly come in the same order as last night: try the row at the same offset
+    // first, and hash last night's keys only once that fails.
+    let mut by_key: Option<std::collections::HashMap<u64, u32>> = None;
+    let mut offset: isize = 0;
     let mut dirty = Dirty::default();
     let mut matched = vec![false; previous.num_rows()];
     let mut links = Vec::with_capacity(m.len());
     for i in 0..m.len() {
         let now = tonight_inputs(m, i);
         let authority = m.authority.value(i);
-        let found = by_key
-            .get(&key_hash(m.source.value(i), m.record_key.value(i), m.role.value(i)))
-            .map(|&j| j as usize)
-            .filter(|&j| source.value(j) == m.source.value(i) && record_key.value(j) == m.record_key.value(i) && role.value(j) == m.role.value(i));
+        let guess = usize::try_from(i as isize + offset).ok().filter(|&j| j < previous.num_rows() && same_key(j, i));
+        let found = guess.or_else(|| {
+            let map = by_key.get_or_insert_with(|| (0..previous.num_rows()).map(|j| (key_hash(source.value(j), record_key.value(j), role.value(j)), j as u32)).collect());
+            let j = map.get(&key_hash(m.source.value(i), m.record_key.value(i), m.role.value(i))).map(|&j| j as usize).filter(|&j| same_key(j, i))?;
+            offset = j as isize - i as isize;
+            Some(j)
+        });
         let same = found.filter(|&j| inputs(j) == now && was_authority(j) == authority);
         if let Some(j) = found {
             matched[j] = true;
@@ -177,7 +204,7 @@ pub fn compare(m: &MentionColumns, previous: &RecordBatch) -> Previous {
             Some(j) => {
                 let rule = Rule::parse(link_rule.value(j));
                 let carried = rule.filter(|r| matches!(r, Rule::IdExact | Rule::IdRepaired | Rule::NameBirth)).and_then(|rule| {
-                    text(person_key, j).map(|key| Carried { person_key: key.to_string(), rule, weight: (!weight.is_null(j)).then(|| weight.value(j)) })
+                    person_key.get(j).map(|key| Carried { person_key: key, rule, weight: (!weight.is_null(j)).then(|| weight.value(j)) })
                 });
                 links.push(carried);
             }

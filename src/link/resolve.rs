@@ -155,7 +155,7 @@ pub struct Judgement<'a> {
     pub options: &'a LinkageOptions,
     pub decisions: &'a Decisions,
     pub model: Option<&'a Model>,
-    pub previous: Option<&'a Previous>,
+    pub previous: Option<&'a Previous<'a>>,
 }
 
 impl Judgement<'_> {
@@ -170,10 +170,10 @@ impl Judgement<'_> {
 
     /// Last night's link of mention `i`, if it holds tonight unscored: its inputs are unchanged,
     /// none of its blocks, repair candidates, name or reading is dirty, and its person is here.
-    fn carried(&self, m: &MentionColumns, i: usize, index: &Index) -> Option<(u32, &Carried)> {
+    fn carried(&self, m: &MentionColumns, i: usize, index: &Index) -> Option<(u32, Carried<'_>)> {
         let previous = self.previous?;
-        let link = previous.links[i].as_ref()?;
-        let p = *index.by_key.get(&link.person_key)?;
+        let link = previous.links[i]?;
+        let p = *index.by_key.get(link.person_key)?;
         let side = side_of(m, i);
         let dirty = &previous.dirty;
         let blocks = Blocks::of(m, i, &side);
@@ -248,11 +248,11 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
         }
     }
 
-    let mut carried: Vec<(usize, u32, Carried)> = Vec::new();
+    let mut carried: Vec<(usize, u32, Carried<'_>)> = Vec::new();
     let mut others: Vec<usize> = Vec::new();
     for i in (0..n).filter(|&i| !m.authority.value(i)) {
         match judgement.carried(m, i, &index) {
-            Some((p, link)) => carried.push((i, p, link.clone())),
+            Some((p, link)) => carried.push((i, p, link)),
             None => others.push(i),
         }
     }
