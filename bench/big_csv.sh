@@ -7,11 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${1:?usage: bench/big_csv.sh SIZE_MB [WORKDIR]}
 work=${2:-${TMPDIR:-/tmp}/pophub-big-csv}
-# The release profile unless PROFILE=dev: figures are reported for release builds.
-profile=${PROFILE:-release}
-cargo build --quiet --locked --profile "$profile"
-dir=$profile; [ "$profile" = dev ] && dir=debug
-bin="${CARGO_TARGET_DIR:-target}/$dir/pophub"
+source bench/build.sh
 rm -rf "$work" && mkdir -p "$work"
 "$bin" generate --persons 20000 --seed 5 --out "$work/city" > /dev/null
 src="$work/city/social_security/pension_payments.csv"

@@ -7,13 +7,8 @@ cd "$(dirname "$0")/.."
 persons=${1:?usage: bench/city.sh N [SEED] [WORKDIR]}
 seed=${2:-7}
 work=${3:-${TMPDIR:-/tmp}/pophub-bench-$persons}
-# The release profile unless PROFILE=dev: figures are reported for release builds.
-profile=${PROFILE:-release}
-cargo build --quiet --locked --profile "$profile"
-dir=$profile; [ "$profile" = dev ] && dir=debug
-bin="${CARGO_TARGET_DIR:-target}/$dir/pophub"
+source bench/build.sh
 rm -rf "$work" && mkdir -p "$work"
-measure() { /usr/bin/time -f "  $1: %e s wall, %M KB peak" "${@:2}"; }
 measure generate "$bin" generate --persons "$persons" --seed "$seed" --out "$work/city"
 du -sh "$work/city"
 measure run "$bin" run pipelines/nightly.toml --data-root "$work/city" --warehouse "$work/warehouse"

@@ -14,12 +14,8 @@ cd "$(dirname "$0")/.."
 persons=${1:?usage: bench/nights.sh N [SEED] [WORKDIR]}
 seed=${2:-7}
 work=${3:-${TMPDIR:-/tmp}/pophub-nights-$persons}
-profile=${PROFILE:-release}
-cargo build --quiet --locked --profile "$profile"
-dir=$profile; [ "$profile" = dev ] && dir=debug
-bin="${CARGO_TARGET_DIR:-target}/$dir/pophub"
+source bench/build.sh
 rm -rf "$work" && mkdir -p "$work"
-measure() { /usr/bin/time -f "  $1: %e s wall, %M KB peak" "${@:2}"; }
 current_manifest() {
   local run
   run=$("$bin" nights --warehouse "$work/warehouse" --format json | python3 -c 'import json,sys; l=json.load(sys.stdin); print(next(n["run_id"] for n in l["nights"] if n["current"]))')

@@ -235,8 +235,7 @@ async fn previous_links(warehouse: &Warehouse, night: &Night, as_of: NaiveDate) 
     let ctx = crate::engine::session(as_of, None);
     let delta = |source: deltalake::DeltaTableError| crate::warehouse::WarehouseError::Delta { table: "person_source".into(), night: night.night, source: Box::new(source) };
     let version = table.ok_or_else(|| crate::warehouse::WarehouseError::Refused(format!("night {} has no person_source", night.night)))?;
-    let loaded = crate::warehouse::tables::open(warehouse, "person_source", version).await.map_err(delta)?;
-    crate::warehouse::tables::register(&ctx, "previous", &loaded).await.map_err(delta)?;
+    crate::warehouse::tables::register_version(&ctx, warehouse, "person_source", version, "previous").await.map_err(delta)?;
     let frame = ctx.sql(&format!("SELECT {} FROM previous", link::carry::PREVIOUS_COLUMNS.join(", "))).await.map_err(engine)?;
     let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
     let batches = frame.collect().await.map_err(engine)?;

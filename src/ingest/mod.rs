@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
-use sha2::{Digest, Sha256};
 
 use crate::config::{Format, Pipeline, Source};
 
@@ -123,37 +122,35 @@ pub async fn ingest(pipeline: &Pipeline, as_of: NaiveDate, staging: &Path, reuse
     let mut out = Vec::new();
     for (index, source) in pipeline.sources.iter().enumerate() {
         let files = pipeline.source_files(source)?;
-        let fingerprint = reuse::fingerprint(source, &files)?;
+        let digests = files.iter().map(|f| reuse::digest(f)).collect::<Result<Vec<_>, _>>()?;
+        let fingerprint = reuse::fingerprint(source, &files, &digests);
         if let Some(kept) = reuse_store.and_then(|store| reuse::load(&store.join(&source.name), index, source, &fingerprint, as_of)) {
             out.push(kept);
             continue;
         }
-        let mut table = ingest_source(pipeline, &ctx, index, source, files, as_of, staging).await?;
+        let mut table = ingest_source(pipeline, &ctx, index, source, files.into_iter().zip(digests).collect(), as_of, staging).await?;
         table.stats.fingerprint = fingerprint;
         out.push(table);
     }
     Ok(out)
 }
 
-/// Size and SHA-256 of a file, read in chunks; a text file is also decoded, so that one that no
-/// longer decodes is known before any of its rows is taken.
-fn inspect(path: &Path, source: &Source) -> Result<(u64, String), IngestError> {
+/// Decodes a text file in chunks under its declared encoding, so that one that no longer
+/// decodes is known before any of its rows is taken.
+fn check_decodes(path: &Path, source: &Source) -> Result<(), IngestError> {
+    if !matches!(source.format, Format::Csv | Format::Jsonl | Format::Json) {
+        return Ok(());
+    }
     let io = |e: std::io::Error| IngestError::Io { file: path.to_path_buf(), source: e };
     let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut hasher = Sha256::new();
-    let mut decoder = matches!(source.format, Format::Csv | Format::Jsonl | Format::Json).then(|| text::ChunkDecoder::new(path, source.encoding));
+    let mut decoder = text::ChunkDecoder::new(path, source.encoding);
     let mut buffer = vec![0u8; 8 << 20];
-    let mut bytes = 0u64;
     loop {
         let n = file.read(&mut buffer).map_err(io)?;
-        if let Some(d) = decoder.as_mut() {
-            d.decode(&buffer[..n], n == 0)?;
-        }
+        decoder.decode(&buffer[..n], n == 0)?;
         if n == 0 {
-            return Ok((bytes, format!("{:x}", hasher.finalize())));
+            return Ok(());
         }
-        hasher.update(&buffer[..n]);
-        bytes += n as u64;
     }
 }
 
@@ -162,7 +159,7 @@ async fn ingest_source(
     ctx: &SessionContext,
     index: usize,
     source: &Source,
-    files: Vec<PathBuf>,
+    files: Vec<(PathBuf, reuse::FileDigest)>,
     as_of: NaiveDate,
     staging: &Path,
 ) -> Result<SourceTable, crate::Error> {
@@ -182,13 +179,14 @@ async fn ingest_source(
     let mut drift_events = Vec::new();
     let mut mapper = mapping::Mapper::new(source, as_of);
     let staged_path = staging.join(format!("{}.parquet", source.name));
-    let input_bytes = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let input_bytes = files.iter().map(|(_, d)| d.bytes).sum();
     let mut stage = staging::Stage::new(&staged_path, mapper.empty_schema(), source, pipeline.pipeline.batch_rows, input_bytes)?;
     let mut quarantine = Vec::new();
-    for path in files {
+    for (path, digest) in files {
         let file_name = path.to_string_lossy().to_string();
-        let (bytes, sha256) = match inspect(&path, source) {
-            Ok(found) => found,
+        let reuse::FileDigest { bytes, sha256 } = digest;
+        match check_decodes(&path, source) {
+            Ok(()) => {}
             // A file that no longer decodes is drift: reported, skipped, and the policy decides.
             Err(e @ IngestError::Decode { .. }) => {
                 drift_events.push(drift::DriftEvent {
@@ -197,7 +195,6 @@ async fn ingest_source(
                     action: source.drift.undecodable_file,
                     message: e.to_string(),
                 });
-                let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
                 let file = FileStats { path: file_name, bytes, sha256: String::new(), rows_read: 0, accepted: 0, quarantined: 0, error: Some(e.to_string()) };
                 stats.files.push(file);
                 continue;

@@ -43,26 +43,40 @@ struct Entry {
     drift: Vec<DriftEvent>,
 }
 
+/// A file's size and SHA-256, read once in chunks.
+#[derive(Debug, Clone)]
+pub struct FileDigest {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+pub fn digest(path: &Path) -> Result<FileDigest, IngestError> {
+    let io = |e| IngestError::Io { file: path.to_path_buf(), source: e };
+    let mut file = File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 8 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer).map_err(io)?;
+        if n == 0 {
+            return Ok(FileDigest { bytes, sha256: format!("{:x}", hasher.finalize()) });
+        }
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
+}
+
 /// The fingerprint of a source's rows: its pipeline entry, pophub's version, and its files'
-/// paths and contents (each file read once, in chunks).
-pub fn fingerprint(source: &Source, files: &[PathBuf]) -> Result<String, IngestError> {
+/// paths and contents.
+pub fn fingerprint(source: &Source, files: &[PathBuf], digests: &[FileDigest]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     hasher.update(format!("{source:?}").as_bytes());
-    let mut buffer = vec![0u8; 8 << 20];
-    for path in files {
+    for (path, d) in files.iter().zip(digests) {
         hasher.update(path.to_string_lossy().as_bytes());
-        let io = |e| IngestError::Io { file: path.clone(), source: e };
-        let mut file = File::open(path).map_err(io)?;
-        loop {
-            let n = file.read(&mut buffer).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-        }
+        hasher.update(d.sha256.as_bytes());
     }
-    Ok(format!("{:x}", hasher.finalize()))
+    format!("{:x}", hasher.finalize())
 }
 
 fn uses_day_functions(source: &Source) -> bool {

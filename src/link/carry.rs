@@ -104,10 +104,6 @@ impl<'a> Inputs<'a> {
     }
 }
 
-fn text(a: &StringArray, i: usize) -> Option<&str> {
-    (!a.is_null(i)).then(|| a.value(i)).filter(|v| !v.is_empty())
-}
-
 /// A text column of last night's, in whichever string layout it was read.
 enum Text<'a> {
     Utf8(&'a StringArray),
@@ -145,6 +141,7 @@ fn key_hash(source: &str, record_key: &str, role: &str) -> u64 {
 }
 
 fn tonight_inputs<'a>(m: &MentionColumns<'a>, i: usize) -> Inputs<'a> {
+    let text = MentionColumns::text;
     Inputs {
         citizen_id: text(m.citizen_id, i),
         id_status: text(m.id_status, i),

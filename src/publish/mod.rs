@@ -214,8 +214,7 @@ async fn register_previous(ctx: &SessionContext, tonight: (chrono::NaiveDate, &s
 
 async fn register_pinned(ctx: &SessionContext, warehouse: &Warehouse, name: &str, version: u64, alias: &str) -> Result<(), PublishError> {
     let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
-    let table = crate::warehouse::tables::open(warehouse, name, version).await.map_err(delta_err)?;
-    crate::warehouse::tables::register(ctx, alias, &table).await.map_err(delta_err)
+    crate::warehouse::tables::register_version(ctx, warehouse, name, version, alias).await.map_err(delta_err)
 }
 
 fn register_batch(ctx: &SessionContext, name: &str, batch: RecordBatch) -> datafusion::error::Result<()> {

@@ -6,7 +6,11 @@
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
-use super::{QueryError, Rows, count, night_date};
+use std::collections::HashMap;
+
+use arrow::array::{Array, AsArray};
+
+use super::{QueryError, Rows, night_date};
 use crate::warehouse::{Night, NightLog, Warehouse, tables};
 
 /// The person columns whose changes are counted, as SQL over `a` and `b`.
@@ -56,17 +60,22 @@ pub async fn diff(warehouse: &Warehouse, from: u32, to: u32) -> Result<(Diff, Se
     tables::register_night(&ctx, warehouse, &b, "b_").await?;
     ctx.register_table("diff_detail", ctx.sql(&detail_sql()).await?.into_view())?;
 
-    let persons_added = count(&ctx, "SELECT COUNT(*) FROM diff_detail WHERE change = 'added'").await?;
-    let persons_gone = count(&ctx, "SELECT COUNT(*) FROM diff_detail WHERE change = 'gone'").await?;
-    let mut key_events = Vec::new();
-    for kind in KEY_EVENT_KINDS {
-        key_events.push((kind.to_string(), count(&ctx, &format!("SELECT COUNT(*) FROM diff_detail WHERE change = '{kind}'")).await?));
+    // One pass over the changes for every figure (the detail is a view: each query would rerun it).
+    let counted = Rows::sql(&ctx, "SELECT CAST(change AS VARCHAR), CAST(\"column\" AS VARCHAR), COUNT(*) AS n FROM diff_detail GROUP BY change, \"column\"").await?;
+    let mut counts: HashMap<(String, Option<String>), u64> = HashMap::new();
+    for batch in &counted.batches {
+        let (change, column) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+        let n = batch.column(2).as_primitive::<arrow::datatypes::Int64Type>();
+        for i in 0..batch.num_rows() {
+            let column = (!column.is_null(i)).then(|| column.value(i).to_string());
+            counts.insert((change.value(i).to_string(), column), n.value(i) as u64);
+        }
     }
-    let mut attribute_changes = Vec::new();
-    for column in COLUMNS {
-        let sql = format!("SELECT COUNT(*) FROM diff_detail WHERE change = 'changed' AND \"column\" = '{column}'");
-        attribute_changes.push((column.to_string(), count(&ctx, &sql).await?));
-    }
+    let of = |change: &str, column: Option<&str>| counts.get(&(change.to_string(), column.map(str::to_string))).copied().unwrap_or(0);
+    let persons_added = of("added", None);
+    let persons_gone = of("gone", None);
+    let key_events = KEY_EVENT_KINDS.iter().map(|kind| (kind.to_string(), of(kind, None))).collect();
+    let attribute_changes = COLUMNS.iter().map(|column| (column.to_string(), of("changed", Some(column)))).collect();
     let diff = Diff {
         from,
         to,

@@ -22,10 +22,15 @@ pub async fn open_latest(warehouse: &Warehouse, name: &str) -> Result<DeltaTable
 pub async fn register_night(ctx: &SessionContext, warehouse: &Warehouse, night: &Night, prefix: &str) -> Result<(), WarehouseError> {
     for t in &night.tables {
         let delta = |source: DeltaTableError| WarehouseError::Delta { table: t.name.clone(), night: night.night, source: Box::new(source) };
-        let table = open(warehouse, &t.name, t.version).await.map_err(delta)?;
-        register(ctx, &format!("{prefix}{}", t.name), &table).await.map_err(delta)?;
+        register_version(ctx, warehouse, &t.name, t.version, &format!("{prefix}{}", t.name)).await.map_err(delta)?;
     }
     Ok(())
+}
+
+/// Registers a published table at a version under `alias`.
+pub async fn register_version(ctx: &SessionContext, warehouse: &Warehouse, name: &str, version: u64, alias: &str) -> Result<(), DeltaTableError> {
+    let table = open(warehouse, name, version).await?;
+    register(ctx, alias, &table).await
 }
 
 /// Makes a loaded Delta table queryable in the session under `name`.
