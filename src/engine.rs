@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -13,14 +13,19 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 /// knows pophub's functions, evaluated as of the given day; `SHOW TABLES` and `DESCRIBE` work.
 /// With a memory limit, sorts and aggregations spill to disk instead of growing past it.
 pub fn session(as_of: NaiveDate, memory_limit: Option<usize>) -> SessionContext {
-    let mut config = SessionConfig::new().with_information_schema(true);
-    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
-    config.options_mut().execution.parquet.schema_force_view_types = false;
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
     }
-    let runtime = Arc::new(runtime.build().expect("runtime with default disk manager"));
+    session_on(as_of, Arc::new(runtime.build().expect("runtime with default disk manager")))
+}
+
+/// The same session on a given runtime: sessions sharing one runtime share its object stores, so
+/// tables registered in one run in the others (the server's role sessions over one night).
+pub fn session_on(as_of: NaiveDate, runtime: Arc<RuntimeEnv>) -> SessionContext {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+    config.options_mut().execution.parquet.schema_force_view_types = false;
     // Delta's planner, so plans that write Delta tables (with its extension nodes) run here too.
     let state = SessionStateBuilder::new()
         .with_default_features()

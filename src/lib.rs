@@ -3,9 +3,11 @@
 //!
 //! The data flows through the modules in this order (see ARCHITECTURE.md):
 //! `config` → `ingest` → `identity` → `link` → `publish` → `warehouse` (nights on disk) →
-//! `query`; `run` drives one night,
+//! `query`, and through `access` (users, roles, masked catalogs) → `serve` (the PostgreSQL
+//! wire); `run` drives one night,
 //! `generate` makes synthetic cities and `evaluate` scores a run against their truth.
 
+pub mod access;
 pub mod config;
 pub mod engine;
 pub mod evaluate;
@@ -17,6 +19,7 @@ pub mod publish;
 pub mod query;
 pub mod rng;
 pub mod run;
+pub mod serve;
 pub mod warehouse;
 
 /// Any error of the library, by layer.
@@ -40,6 +43,10 @@ pub enum Error {
     Model(#[from] link::model::ModelError),
     #[error(transparent)]
     Warehouse(#[from] warehouse::WarehouseError),
+    #[error(transparent)]
+    Access(#[from] access::AccessError),
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
     /// Drift whose source policy is `stop`: nothing was published.
     #[error("{0} drift finding(s) stopped the night before anything was published (see above); fix the export or set the source's [source.drift] policy")]
     Drift(usize),

@@ -172,6 +172,46 @@ enum Command {
         #[command(subcommand)]
         action: Review,
     },
+    /// Serve the current night over the PostgreSQL wire protocol (psql, DBeaver, Python), with
+    /// logins, roles, masking and an audit log; a night committed later is served without a restart.
+    Serve {
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:5433")]
+        listen: std::net::SocketAddr,
+        /// PEM certificate chain for TLS (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for TLS (with --tls-cert).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Refuse connections without TLS.
+        #[arg(long)]
+        require_tls: bool,
+        /// A pipeline file whose `[access]` sets the limits and declares more roles.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
+    },
+    /// The server's users: `add` (password from standard input), `list`, `remove`.
+    User {
+        #[command(subcommand)]
+        action: User,
+    },
+    /// Everything the night knows of one person, by citizen ID number or person key, as a role sees it.
+    Profile {
+        /// A citizen ID number (15 or 18 digits) or a person key.
+        id: String,
+        #[command(flatten)]
+        at: NightArgs,
+        /// See it as this role sees it (masked, filtered).
+        #[arg(long, default_value = "admin")]
+        role: String,
+        /// A pipeline file whose `[access]` declares the role.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Score the published warehouse against a generated city's truth.
     Evaluate {
         #[arg(long)]
@@ -208,6 +248,41 @@ enum Review {
         #[arg(long, default_value = "warehouse")]
         warehouse: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum User {
+    /// Add a user (or replace one's password and role); the password is read from standard input
+    /// and only its SCRAM-SHA-256 verifier is stored.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+        /// A pipeline file whose `[access]` declares the role, when it is not built in.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
+    },
+    /// The users and their roles.
+    List {
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+    },
+    /// Remove a user; their next login is refused.
+    Remove {
+        name: String,
+        #[arg(long, default_value = "warehouse")]
+        warehouse: PathBuf,
+    },
+}
+
+/// The `[access]` options of a pipeline file, or the defaults.
+fn access_options(pipeline: Option<&std::path::Path>) -> anyhow::Result<pophub::config::access::AccessOptions> {
+    Ok(match pipeline {
+        Some(path) => pophub::config::access::load(path)?,
+        None => Default::default(),
+    })
 }
 
 #[derive(Subcommand)]
@@ -411,6 +486,43 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
             let model = pophub::link::model::Model::load(&wh.model(&night.model_run))?
                 .with_context(|| format!("night {}'s linkage model {} is missing", night.night, wh.model(&night.model_run).display()))?;
             stdout(&query::explain::explain(&ctx, &model, &mention, other.as_ref(), thresholds).await?)?;
+        }
+        Command::Serve { warehouse, listen, tls_cert, tls_key, require_tls, pipeline } => {
+            let access = access_options(pipeline.as_deref())?;
+            let tls = tls_cert.zip(tls_key);
+            pophub::serve::serve(pophub::serve::ServeOptions { warehouse, listen, tls, require_tls, access }).await?;
+        }
+        Command::User { action: User::Add { name, role, warehouse, pipeline } } => {
+            let roles = pophub::access::Roles::new(&access_options(pipeline.as_deref())?);
+            if roles.get(&role).is_none() {
+                anyhow::bail!("role `{role}` is not known: the roles are {} (declare more in a pipeline's [[access.role]] and pass --pipeline)", roles.names());
+            }
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            pophub::access::users::Users::add(&Warehouse::new(&warehouse), &name, &role, password)?;
+            stdout(&format!("user {name} ({role}) added; only a SCRAM-SHA-256 verifier of the password is stored\n"))?;
+        }
+        Command::User { action: User::List { warehouse } } => {
+            let users = pophub::access::users::Users::load(&Warehouse::new(&warehouse))?;
+            let mut text = format!("{:<24} {:<12} {:<27} added by\n", "user", "role", "added at");
+            for u in &users.users {
+                text.push_str(&format!("{:<24} {:<12} {:<27} {}\n", u.name, u.role, u.added_at, u.added_by));
+            }
+            if users.users.is_empty() {
+                text.push_str("(no user: add one with `pophub user add NAME --role ROLE`)\n");
+            }
+            stdout(&text)?;
+        }
+        Command::User { action: User::Remove { name, warehouse } } => {
+            pophub::access::users::Users::remove(&Warehouse::new(&warehouse), &name)?;
+            stdout(&format!("user {name} removed\n"))?;
+        }
+        Command::Profile { id, at, role, pipeline, output } => {
+            let roles = pophub::access::Roles::new(&access_options(pipeline.as_deref())?);
+            let catalogs = pophub::access::Catalogs::new(&Warehouse::new(&at.warehouse), roles, None);
+            let rows = query::profile::for_role(&catalogs, at.night, &role, &id).await?;
+            query::write_output(&rows, output.format, output.out.as_deref())?;
         }
         Command::Evaluate { truth, at, min_precision, min_recall, json } => {
             let evaluation = pophub::evaluate::evaluate(&Warehouse::new(&at.warehouse), at.night, &truth).await?;

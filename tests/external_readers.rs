@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -14,20 +13,7 @@ use common::*;
 const PACKAGES: &[&str] = &["deltalake==1.6.6", "polars==2.1.0", "pyarrow==26.0.1"];
 
 fn python() -> String {
-    if let Ok(python) = std::env::var("POPHUB_PYTHON") {
-        return python;
-    }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("python-readers-{}", PACKAGES.join("-")));
-    let python = venv.join("bin/python");
-    let usable = || Command::new(&python).args(["-c", "import deltalake, polars"]).status().is_ok_and(|s| s.success());
-    if !usable() {
-        let made = Command::new("python3").args(["-m", "venv", path(&venv)]).status().expect("python3 runs");
-        assert!(made.success(), "python3 -m venv {} failed", venv.display());
-        let out = Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(PACKAGES).output().expect("pip runs");
-        assert!(out.status.success(), "pip install {PACKAGES:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(usable());
-    }
-    path(&python).to_string()
+    python_with(PACKAGES, "import deltalake, polars")
 }
 
 #[test]

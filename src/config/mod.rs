@@ -2,6 +2,7 @@
 //! mentions and facts. Parsed with serde (`deny_unknown_fields`), then checked as a whole so
 //! that every error names the offending key.
 
+pub mod access;
 pub mod facts;
 pub mod field;
 mod options;
@@ -50,6 +51,8 @@ pub struct Pipeline {
     pub pipeline: PipelineOptions,
     #[serde(default)]
     pub linkage: LinkageOptions,
+    #[serde(default)]
+    pub access: access::AccessOptions,
     #[serde(rename = "source")]
     pub sources: Vec<Source>,
     /// Where the file was read from; relative paths resolve against its folder.
@@ -197,6 +200,7 @@ impl Pipeline {
         options::render(&[
             ("pipeline", PipelineOptions::reference()),
             ("linkage", LinkageOptions::reference()),
+            ("access", access::AccessOptions::reference()),
             ("source.drift", DriftPolicy::reference()),
         ])
     }

@@ -28,6 +28,7 @@ pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
     if linkage.random_pairs < 10_000 {
         problems.push(p.invalid("linkage.random_pairs", "u needs at least 10000 random pairs to be measured"));
     }
+    problems.extend(check_access(&p.file, &p.access));
     let mut names = HashSet::new();
     for s in &p.sources {
         let key = |k: &str| format!("source.{}.{k}", s.name);
@@ -98,4 +99,42 @@ fn check_field(p: &Pipeline, key: &str, field: &Field) -> Option<ConfigError> {
     }
     let empty = field.value_map().is_some_and(|map| map.is_empty());
     empty.then(|| p.invalid(format!("{key}.map"), "an empty value map makes every value null"))
+}
+
+/// `[access]`: limits that can serve, and roles that do not shadow the built-in ones.
+pub(super) fn check_access(file: &std::path::Path, a: &super::access::AccessOptions) -> Vec<ConfigError> {
+    let invalid = |key: String, message: String| ConfigError::Invalid { path: file.to_path_buf(), key, message };
+    let mut problems = Vec::new();
+    if a.statement_timeout_ms == 0 {
+        problems.push(invalid("access.statement_timeout_ms".to_string(), "must be at least 1".to_string()));
+    }
+    if a.query_memory_mb < 16 {
+        problems.push(invalid("access.query_memory_mb".to_string(), "a statement needs at least 16 MB".to_string()));
+    }
+    if a.max_connections == 0 {
+        problems.push(invalid("access.max_connections".to_string(), "must be at least 1".to_string()));
+    }
+    for (i, role) in a.role.iter().enumerate() {
+        let key = |k: &str| format!("access.role[{i}].{k}");
+        if !role.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || role.name.is_empty() {
+            problems.push(invalid(key("name"), "role names are ASCII letters, digits and _".to_string()));
+        }
+        if ["admin", "analyst", "auditor"].contains(&role.name.as_str()) {
+            problems.push(invalid(key("name"), "this is a built-in role; give yours another name".to_string()));
+        }
+        if a.role[..i].iter().any(|r| r.name == role.name) {
+            problems.push(invalid(key("name"), "two roles have this name".to_string()));
+        }
+        if role.max_rows == Some(0) {
+            problems.push(invalid(key("max_rows"), "must be at least 1 (leave it out for no limit)".to_string()));
+        }
+        if let Some(filter) = &role.row_filter {
+            let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+            let parsed = datafusion::sql::sqlparser::parser::Parser::new(&dialect).try_with_sql(filter).and_then(|mut parser| parser.parse_expr());
+            if let Err(e) = parsed {
+                problems.push(invalid(key("row_filter"), format!("not a SQL condition: {e}")));
+            }
+        }
+    }
+    problems
 }

@@ -13,7 +13,8 @@ use datafusion::prelude::SessionContext;
 use super::{address, citizen_id, division, names, normalize_ids, parse_dates};
 
 /// Registers `citizen_id_normalize`, `citizen_id_status`, `citizen_id_region`, `name_key`,
-/// `name_pinyin`, `address_key` and `parse_date`.
+/// `name_pinyin`, `address_key` and `parse_date`, and the server's mask functions
+/// (`access::masks`).
 pub fn register(ctx: &SessionContext, as_of: NaiveDate) {
     let text_udf = |name: &str, return_type: DataType, f: Arc<dyn Fn(&StringArray) -> ArrayRef + Send + Sync>| {
         create_udf(
@@ -53,6 +54,9 @@ pub fn register(ctx: &SessionContext, as_of: NaiveDate) {
         Arc::new(|a| Arc::new(a.iter().map(|v| v.map(address::address_key)).collect::<StringArray>())),
     ));
     ctx.register_udf(text_udf("parse_date", DataType::Date32, Arc::new(move |a| Arc::new(parse_dates(a, as_of)))));
+    for mask in crate::access::masks::udfs() {
+        ctx.register_udf(mask);
+    }
 }
 
 #[cfg(test)]

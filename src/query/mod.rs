@@ -4,6 +4,7 @@
 
 pub mod diff;
 pub mod explain;
+pub mod profile;
 pub mod reports;
 pub mod review;
 

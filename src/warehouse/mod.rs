@@ -10,6 +10,8 @@
 //!   _sources/<source>/       the last committed run's staged rows of each source, for reuse
 //!   _review/decisions.jsonl  reviewers' decisions
 //!   _lock                    the one writer's lock
+//!   _access/users.json       the server's users: name, role, SCRAM verifier (`pophub user`)
+//!   _audit/                  the server's audit log, a Delta table partitioned by night
 //! ```
 //!
 //! A night becomes visible in one step: its tables are written as new Delta versions first,
@@ -98,6 +100,16 @@ impl Warehouse {
 
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("_lock")
+    }
+
+    /// The server's users and their SCRAM verifiers.
+    pub fn users(&self) -> PathBuf {
+        self.root.join("_access").join("users.json")
+    }
+
+    /// The server's audit log (a Delta table the server appends to; no night pins it).
+    pub fn audit_log(&self) -> PathBuf {
+        self.root.join("_audit")
     }
 
     /// Removes what runs killed before their end left behind (only the lock holder may call

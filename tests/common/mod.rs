@@ -140,3 +140,23 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A Python with these PyPI packages: `POPHUB_PYTHON`, or a virtual environment made once per
+/// package set (kept in the build's temporary folder). `check` is a Python statement that
+/// succeeds once they are installed.
+pub fn python_with(packages: &[&str], check: &str) -> String {
+    if let Ok(python) = std::env::var("POPHUB_PYTHON") {
+        return python;
+    }
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("python-{}", packages.join("-")).replace(['[', ']'], "_"));
+    let python = venv.join("bin/python");
+    let usable = || Command::new(&python).args(["-c", check]).status().is_ok_and(|s| s.success());
+    if !usable() {
+        let made = Command::new("python3").args(["-m", "venv", path(&venv)]).status().expect("python3 runs");
+        assert!(made.success(), "python3 -m venv {} failed", venv.display());
+        let out = Command::new(&python).args(["-m", "pip", "install", "--quiet"]).args(packages).output().expect("pip runs");
+        assert!(out.status.success(), "pip install {packages:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(usable());
+    }
+    path(&python).to_string()
+}

@@ -1,0 +1,351 @@
+//! The person profile: type a citizen ID number (or a person key) and see everything the night
+//! knows of the person. Every ID number and name the person appears under, the number decoded,
+//! household and family, houses, insurance and pensions (months paid, after death), death
+//! evidence, stays, identity conflicts, key events, and every source record with its file and
+//! row. One long table (`section`, `item`, `value`, lineage, dates), so it reads the same in psql,
+//! a BI tool and `pophub profile`.
+//!
+//! It is the SQL table function `person_profile('…')`. The number is looked up in the night's
+//! tables as published (a masked view could not find it); the profile itself is read through the
+//! caller's own views, so a role sees it masked and filtered like everything else, and sections
+//! of tables it may not see are left out.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+
+/// The profile's columns.
+pub fn schema() -> SchemaRef {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        text("section"),
+        text("item"),
+        text("value"),
+        text("source"),
+        text("record_key"),
+        text("file"),
+        Field::new("row", DataType::Int64, true),
+        text("date_from"),
+        text("date_to"),
+    ]))
+}
+
+/// `person_profile(text)`: the table function, holding the night's unmasked tables for the
+/// lookup of the number only.
+pub struct ProfileFunction {
+    lookup: SessionContext,
+}
+
+impl std::fmt::Debug for ProfileFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("person_profile")
+    }
+}
+
+impl ProfileFunction {
+    /// The function over a night whose tables `lookup` holds as published.
+    pub fn new(lookup: SessionContext) -> ProfileFunction {
+        ProfileFunction { lookup }
+    }
+}
+
+impl TableFunctionImpl for ProfileFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let wanted = match args.exprs() {
+            [Expr::Literal(ScalarValue::Utf8(Some(v)) | ScalarValue::Utf8View(Some(v)) | ScalarValue::LargeUtf8(Some(v)), _)] => v.clone(),
+            _ => {
+                return Err(DataFusionError::Plan(
+                    "person_profile takes one text literal: a citizen ID number or a person key, e.g. person_profile('420502199001011234')".into(),
+                ));
+            }
+        };
+        Ok(Arc::new(ProfileTable { lookup: self.lookup.clone(), wanted }))
+    }
+}
+
+struct ProfileTable {
+    lookup: SessionContext,
+    wanted: String,
+}
+
+impl std::fmt::Debug for ProfileTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("person_profile(…)")
+    }
+}
+
+#[async_trait]
+impl TableProvider for ProfileTable {
+    fn schema(&self) -> SchemaRef {
+        schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, _filters: &[Expr], _limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
+        let state = state.as_any().downcast_ref::<SessionState>().ok_or_else(|| DataFusionError::Internal("person_profile runs in a DataFusion session".into()))?;
+        let keys = person_keys(&self.lookup, &self.wanted).await?;
+        let batches = sections_of(&SessionContext::new_with_state(state.clone()), &keys).await?;
+        Ok(MemorySourceConfig::try_new_exec(&[batches], schema(), projection.cloned())?)
+    }
+}
+
+/// Whether the text is a person key (`P` and 16 hex digits).
+fn is_person_key(text: &str) -> bool {
+    text.len() == 17 && text.starts_with('P') && text[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The persons a number or key names: a key itself when it exists; for a number, every person
+/// a mention with that number (normalised: 15-digit numbers upgraded) is linked to.
+async fn person_keys(lookup: &SessionContext, wanted: &str) -> Result<Vec<String>> {
+    use arrow::array::AsArray;
+    use datafusion::prelude::{col, lit};
+    let wanted = wanted.trim();
+    let persons = lookup.table("person").await?;
+    let frame = if is_person_key(wanted) {
+        persons.filter(col("person_key").eq(lit(wanted)))?.select_columns(&["person_key"])?
+    } else {
+        let number = crate::identity::citizen_id::normalize(wanted, chrono::Local::now().date_naive()).text;
+        let mentions = lookup
+            .table("person_source")
+            .await?
+            .filter(col("citizen_id").eq(lit(number.clone())).and(col("person_key").is_not_null()))?
+            .select_columns(&["person_key"])?;
+        persons.filter(col("citizen_id").eq(lit(number)))?.select_columns(&["person_key"])?.union(mentions)?.distinct()?
+    };
+    let mut keys = Vec::new();
+    for batch in frame.collect().await? {
+        let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        keys.extend(column.as_string::<i32>().iter().flatten().map(str::to_string));
+    }
+    keys.retain(|k| is_person_key(k));
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// One section: a SELECT giving the profile's nine columns, over the tables it needs.
+struct Section {
+    tables: &'static [&'static str],
+    sql: String,
+}
+
+fn text(expr: &str) -> String {
+    format!("CAST({expr} AS VARCHAR)")
+}
+
+/// `SELECT '<section>', item, value, source, record_key, file, row, date_from, date_to <rest>`.
+fn select(section: &str, item: &str, value: &str, lineage: [&str; 4], dates: [&str; 2], rest: &str) -> String {
+    format!(
+        "SELECT '{section}' AS section, {} AS item, {} AS value, {} AS source, {} AS record_key, {} AS file, CAST({} AS BIGINT) AS \"row\", {} AS date_from, {} AS date_to {rest} ORDER BY 4, 5, 7, 2, 3",
+        text(item),
+        text(value),
+        text(lineage[0]),
+        text(lineage[1]),
+        text(lineage[2]),
+        lineage[3],
+        text(dates[0]),
+        text(dates[1]),
+    )
+}
+
+const NO_LINEAGE: [&str; 4] = ["NULL", "NULL", "NULL", "NULL"];
+const NO_DATES: [&str; 2] = ["NULL", "NULL"];
+
+/// The person columns shown as items, in order.
+const PERSON_ITEMS: &[&str] = &[
+    "person_key", "citizen_id", "id_status", "name", "sex", "birth_date", "ethnicity", "id_region_code", "id_region_name", "household_no",
+    "district_code", "registered_address", "relation", "register_status", "register_status_date", "death_date", "death_evidence", "founded_by",
+    "mention_count", "source_count",
+];
+
+fn sections(keys: &str) -> Vec<Section> {
+    let person = |rest: &str| format!("FROM person WHERE person_key IN ({keys}) {rest}");
+    let mut list: Vec<Section> = PERSON_ITEMS
+        .iter()
+        .map(|c| Section { tables: &["person"], sql: select("person", &format!("'{c}'"), c, ["founded_by", "NULL", "NULL", "NULL"], NO_DATES, &person("")) })
+        .collect();
+    list.extend([
+        // The number decoded: region (its name in the historical tables), birth date, sex and the
+        // check state, read from the number itself.
+        Section { tables: &["person"], sql: select("id_decoded", "'region'", "id_region_code || ' ' || COALESCE(id_region_name, '(unknown code)')", NO_LINEAGE, NO_DATES, &person("AND citizen_id IS NOT NULL")) },
+        Section { tables: &["person"], sql: select("id_decoded", "'birth_date'", "substr(citizen_id, 7, 8)", NO_LINEAGE, NO_DATES, &person("AND length(citizen_id) = 18")) },
+        Section {
+            tables: &["person"],
+            sql: select(
+                "id_decoded",
+                "'sex'",
+                "CASE WHEN substr(citizen_id, 17, 1) IN ('1','3','5','7','9') THEN 'M' WHEN substr(citizen_id, 17, 1) IN ('0','2','4','6','8') THEN 'F' END",
+                NO_LINEAGE,
+                NO_DATES,
+                &person("AND length(citizen_id) = 18"),
+            ),
+        },
+        Section { tables: &["person"], sql: select("id_decoded", "'check'", "id_status", NO_LINEAGE, NO_DATES, &person("")) },
+        Section {
+            tables: &["person_source"],
+            sql: select("id_number", "citizen_id", "citizen_id_raw", ["source", "MIN(record_key)", "MIN(file)", "MIN(\"row\")"], NO_DATES, &format!("FROM person_source WHERE person_key IN ({keys}) AND citizen_id_raw IS NOT NULL GROUP BY source, citizen_id, citizen_id_raw")),
+        },
+        Section {
+            tables: &["person_source"],
+            sql: select("name", "name_key", "name_raw", ["source", "MIN(record_key)", "MIN(file)", "MIN(\"row\")"], NO_DATES, &format!("FROM person_source WHERE person_key IN ({keys}) AND name_raw IS NOT NULL GROUP BY source, name_key, name_raw")),
+        },
+        Section {
+            tables: &["person"],
+            sql: select(
+                "household",
+                "COALESCE(m.relation, '')",
+                "m.person_key || ' ' || COALESCE(m.name, '')",
+                ["'household_register'", "m.household_no", "NULL", "NULL"],
+                NO_DATES,
+                &format!("FROM person p JOIN person m ON m.household_no = p.household_no WHERE p.person_key IN ({keys}) AND m.person_key NOT IN ({keys})"),
+            ),
+        },
+        Section {
+            tables: &["birth"],
+            sql: select("family", "'mother'", "mother_key", ["source", "record_key", "file", "row"], ["birth_date", "NULL"], &format!("FROM birth WHERE child_key IN ({keys}) AND mother_key IS NOT NULL")),
+        },
+        Section {
+            tables: &["birth"],
+            sql: select("family", "'father'", "father_key", ["source", "record_key", "file", "row"], ["birth_date", "NULL"], &format!("FROM birth WHERE child_key IN ({keys}) AND father_key IS NOT NULL")),
+        },
+        Section {
+            tables: &["birth"],
+            sql: select("family", "'child'", "child_key", ["source", "record_key", "file", "row"], ["birth_date", "NULL"], &format!("FROM birth WHERE (mother_key IN ({keys}) OR father_key IN ({keys})) AND child_key IS NOT NULL")),
+        },
+        Section {
+            tables: &["person_house", "house"],
+            sql: select(
+                "house",
+                "ph.relation",
+                "ph.house_key || ' ' || COALESCE(h.address, '') || COALESCE(' ' || ph.share, '')",
+                ["ph.source", "ph.record_key", "NULL", "NULL"],
+                ["h.registered_on", "NULL"],
+                &format!("FROM person_house ph LEFT JOIN house h ON h.house_key = ph.house_key WHERE ph.person_key IN ({keys})"),
+            ),
+        },
+        Section {
+            tables: &["tenancy"],
+            sql: select(
+                "tenancy",
+                &format!("CASE WHEN tenant_key IN ({keys}) THEN 'tenant' ELSE 'landlord' END"),
+                "COALESCE(address, '') || COALESCE(' (' || house_key || ')', '') || COALESCE(', rent ' || CAST(rent AS VARCHAR), '')",
+                ["source", "record_key", "file", "row"],
+                ["started_on", "NULL"],
+                &format!("FROM tenancy WHERE tenant_key IN ({keys}) OR landlord_key IN ({keys})"),
+            ),
+        },
+        Section {
+            tables: &["pension_payment", "person"],
+            sql: select(
+                "pension",
+                "COALESCE(pp.benefit, '')",
+                "CAST(COUNT(*) AS VARCHAR) || ' months paid, ' || CAST(ROUND(SUM(pp.amount), 2) AS VARCHAR) || ' in all, ' || CAST(SUM(CASE WHEN p.death_date IS NOT NULL AND pp.month > p.death_date THEN 1 ELSE 0 END) AS VARCHAR) || ' months after death'",
+                ["pp.source", "NULL", "NULL", "NULL"],
+                ["MIN(pp.month)", "MAX(pp.month)"],
+                &format!("FROM pension_payment pp JOIN person p ON p.person_key = pp.person_key WHERE pp.person_key IN ({keys}) GROUP BY pp.source, pp.benefit"),
+            ),
+        },
+        Section {
+            tables: &["death"],
+            sql: select("death", "evidence", "death_date", ["source", "record_key", "file", "row"], ["death_date", "NULL"], &format!("FROM death WHERE person_key IN ({keys})")),
+        },
+        Section {
+            tables: &["stay"],
+            sql: select(
+                "stay",
+                "COALESCE(reason, '')",
+                "COALESCE(current_address, '') || ' (from ' || COALESCE(origin_address, '?') || ')'",
+                ["source", "record_key", "file", "row"],
+                ["registered_on", "NULL"],
+                &format!("FROM stay WHERE person_key IN ({keys})"),
+            ),
+        },
+        Section {
+            tables: &["identity_conflict"],
+            sql: select(
+                "identity_conflict",
+                "kind",
+                "citizen_id || ': ' || COALESCE(person_key, '?') || ' / ' || COALESCE(other_person_key, '?')",
+                ["source", "record_key", "NULL", "NULL"],
+                NO_DATES,
+                &format!("FROM identity_conflict WHERE person_key IN ({keys}) OR other_person_key IN ({keys})"),
+            ),
+        },
+        Section {
+            tables: &["person_key_event"],
+            sql: select(
+                "key_event",
+                "kind",
+                "COALESCE(old_key, '-') || ' -> ' || COALESCE(new_key, '-') || ': ' || CAST(mentions AS VARCHAR) || ' mentions (' || COALESCE(reason, '') || ')'",
+                ["NULL", "run_id", "NULL", "NULL"],
+                ["night", "NULL"],
+                &format!("FROM person_key_event WHERE old_key IN ({keys}) OR new_key IN ({keys})"),
+            ),
+        },
+        Section {
+            tables: &["person_source"],
+            sql: select(
+                "source_record",
+                "role",
+                "link_rule || COALESCE(' ' || CAST(ROUND(match_weight, 1) AS VARCHAR), '')",
+                ["source", "record_key", "file", "row"],
+                NO_DATES,
+                &format!("FROM person_source WHERE person_key IN ({keys})"),
+            ),
+        },
+    ]);
+    list
+}
+
+/// Runs every section the session's tables allow, in order.
+async fn sections_of(ctx: &SessionContext, keys: &[String]) -> Result<Vec<RecordBatch>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
+    let target = schema();
+    let mut out = Vec::new();
+    for section in sections(&list) {
+        if !section.tables.iter().all(|t| ctx.table_exist(*t).unwrap_or(false)) {
+            continue;
+        }
+        for batch in ctx.sql(&section.sql).await?.collect().await? {
+            // Same columns, in the profile's own (nullable) fields.
+            out.push(RecordBatch::try_new(target.clone(), batch.columns().to_vec())?);
+        }
+    }
+    Ok(out)
+}
+
+/// The profile of the person `wanted` names, as `role` sees it on night `night` (or the current
+/// one); an error saying so when nobody has that number or key.
+pub async fn for_role(catalogs: &crate::access::Catalogs, night: Option<u32>, role: &str, wanted: &str) -> std::result::Result<super::Rows, super::QueryError> {
+    use super::QueryError;
+    let catalog = catalogs.night(night).await.map_err(|e| QueryError::BadInput(e.to_string()))?;
+    let ctx = catalog
+        .session(role)
+        .ok_or_else(|| QueryError::NotFound(format!("role `{role}` is not known: the roles are {}", catalogs.roles().names())))?;
+    if !ctx.state().table_functions().contains_key("person_profile") {
+        return Err(QueryError::BadInput(format!("role `{role}` does not see person and person_source, so it has no profile")));
+    }
+    let quoted = wanted.replace('\'', "''");
+    let rows = super::Rows::sql(ctx, &format!("SELECT * FROM person_profile('{quoted}')")).await?;
+    if rows.batches.iter().all(|b| b.num_rows() == 0) {
+        return Err(QueryError::NotFound(format!("night {} has no person with that ID number or person key", catalog.night.night)));
+    }
+    Ok(rows)
+}

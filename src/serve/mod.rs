@@ -1,0 +1,217 @@
+//! `pophub serve`: the committed nights over the PostgreSQL wire protocol (pgwire, through
+//! `datafusion-postgres`), for psql, DBeaver, Metabase and Python. pophub brings what the crate's
+//! stock server does not: SCRAM logins against the warehouse's users, one catalog per role
+//! (`access`), statements checked before and after planning, per-statement limits, and an audit
+//! record of every login and statement. The server follows the warehouse's current night.
+
+pub mod audit;
+pub mod startup;
+pub mod statements;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use datafusion_postgres::pgwire::api::auth::StartupHandler;
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::{PgWireServerHandlers, RandomPidSecretKeyGenerator};
+use datafusion_postgres::pgwire::tokio::TlsAcceptor;
+use datafusion_postgres::pgwire::tokio::tokio_rustls::rustls;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::access::{AccessError, Catalogs, Roles};
+use crate::config::access::AccessOptions;
+use crate::warehouse::Warehouse;
+use audit::{AuditLog, Event, Record};
+
+/// What can stop the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("TLS: {path}: {message}")]
+    Tls { path: PathBuf, message: String },
+    #[error("{0}")]
+    BadInput(String),
+    #[error("audit log {path}: {message}")]
+    Audit { path: PathBuf, message: String },
+}
+
+/// How `pophub serve` was asked to run.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The warehouse whose nights are served.
+    pub warehouse: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// PEM certificate chain and key for TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Refuse connections without TLS.
+    pub require_tls: bool,
+    /// Limits and declared roles (`[access]` of a pipeline file, or the defaults).
+    pub access: AccessOptions,
+}
+
+/// What every connection shares.
+pub struct Server {
+    warehouse: Warehouse,
+    catalogs: Catalogs,
+    options: AccessOptions,
+    audit: Arc<AuditLog>,
+    require_tls: bool,
+    /// Salts mock verifiers of unknown users (see `access::scram::Verifier::mock`).
+    mock_secret: [u8; 32],
+    pids: RandomPidSecretKeyGenerator,
+    night: AtomicU32,
+}
+
+impl Server {
+    /// The night statements are being served from.
+    fn serving_night(&self) -> u32 {
+        self.night.load(Ordering::Relaxed)
+    }
+
+    fn served_night(&self, night: u32) {
+        self.night.store(night, Ordering::Relaxed);
+    }
+}
+
+/// The handlers pgwire asks for, once per connection: each gets its own login state.
+struct Handlers {
+    server: Arc<Server>,
+    statements: Arc<statements::Statements>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.statements.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.statements.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::new(startup::LoginHandler::new(self.server.clone()))
+    }
+}
+
+fn tls_acceptor(cert: &PathBuf, key: &PathBuf) -> Result<TlsAcceptor, ServeError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let tls = |path: &PathBuf, message: String| ServeError::Tls { path: path.clone(), message };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| tls(cert, format!("{e}; give a PEM certificate chain")))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| tls(key, format!("{e}; give a PEM private key")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| tls(cert, e.to_string()))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves until Ctrl-C or SIGTERM; then stops accepting, flushes the audit log and returns.
+pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let warehouse = Warehouse::new(&options.warehouse);
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None if options.require_tls => return Err(ServeError::BadInput("--require-tls needs --tls-cert and --tls-key".into())),
+        None => None,
+    };
+    let audit = Arc::new(AuditLog::new(&warehouse));
+    let mut started = Record::begin(Event::Server, 0, "", "", &options.listen.to_string());
+    started.statement = Some("start".into());
+    audit.record(started);
+    audit.flush().await?;
+    let catalogs = Catalogs::new(&warehouse, Roles::new(&options.access), Some(audit.table().await?));
+    // Open the current night now: a warehouse that cannot be served fails at start, not at the
+    // first client.
+    let night = catalogs.current().await?.night.night;
+    let mut mock_secret = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut mock_secret).expect("the system random source works");
+    let server = Arc::new(Server {
+        warehouse,
+        catalogs,
+        options: options.access.clone(),
+        audit: audit.clone(),
+        require_tls: options.require_tls,
+        mock_secret,
+        pids: RandomPidSecretKeyGenerator::default(),
+        night: AtomicU32::new(night),
+    });
+    let handlers = Arc::new(Handlers { statements: Arc::new(statements::Statements::new(server.clone())), server: server.clone() });
+    let listener = TcpListener::bind(options.listen).await.map_err(|source| ServeError::Listen { addr: options.listen, source })?;
+    let connections = Arc::new(Semaphore::new(options.access.max_connections));
+    eprintln!(
+        "pophub serve: listening on {} ({}), night {night}; Ctrl-C stops",
+        listener.local_addr().map_or(options.listen, |a| a),
+        if tls.is_some() { "TLS" } else { "no TLS" }
+    );
+    let flusher = {
+        let audit = audit.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = audit.flush().await {
+                    eprintln!("pophub serve: {e}; the records are kept and written at the next flush");
+                }
+            }
+        })
+    };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| ServeError::BadInput(format!("cannot watch SIGTERM: {e}")))?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            accepted = listener.accept() => {
+                let Ok((socket, _)) = accepted else { continue };
+                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                    tokio::spawn(refuse_connection(socket, options.access.max_connections));
+                    continue;
+                };
+                let (handlers, tls) = (handlers.clone(), tls.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers).await {
+                        eprintln!("pophub serve: connection ended: {e}");
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+    flusher.abort();
+    let mut stopped = Record::begin(Event::Server, server.serving_night(), "", "", &options.listen.to_string());
+    stopped.statement = Some("stop".into());
+    audit.record(stopped);
+    audit.flush().await?;
+    eprintln!("pophub serve: stopped; audit log flushed");
+    Ok(())
+}
+
+/// Tells a client over the limit why, in the protocol's own terms (SQLSTATE 53300), and closes.
+async fn refuse_connection(mut socket: tokio::net::TcpStream, max: usize) {
+    use tokio::io::AsyncWriteExt;
+    let message = format!("too many connections: this server serves {max} at once (access.max_connections)");
+    // An ErrorResponse ('E') with severity, code and message fields.
+    let mut fields = Vec::new();
+    for (tag, value) in [(b'S', "FATAL"), (b'V', "FATAL"), (b'C', "53300"), (b'M', message.as_str())] {
+        fields.push(tag);
+        fields.extend_from_slice(value.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut frame = vec![b'E'];
+    frame.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
+    frame.extend_from_slice(&fields);
+    let _ = socket.write_all(&frame).await;
+    let _ = socket.shutdown().await;
+}
