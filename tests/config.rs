@@ -46,3 +46,21 @@ fn bad_pipelines_exit_78_naming_the_key() {
         assert!(reference.contains(line), "{line}: {reference}");
     }
 }
+
+#[test]
+fn access_options_are_checked_and_name_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("access.toml");
+    std::fs::write(&file, "[access]\nquery_memory_mb = 4\n\n[[access.role]]\nname = \"analyst\"\nrow_filter = \"district_code = \"\n\n[[access.role]]\nname = \"x\"\nmasked = [\"iris\"]\n").unwrap();
+    let out = pophub(&["serve", "--pipeline", path(&file), "--warehouse", path(dir.path())]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("iris"), "{err}");
+    std::fs::write(&file, "[access]\nquery_memory_mb = 4\n\n[[access.role]]\nname = \"analyst\"\nrow_filter = \"district_code = \"\n").unwrap();
+    let out = pophub(&["serve", "--pipeline", path(&file), "--warehouse", path(dir.path())]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in ["access.query_memory_mb", "access.role[0].name", "access.role[0].row_filter"] {
+        assert!(err.contains(key), "{key} not in {err}");
+    }
+}

@@ -73,16 +73,22 @@ impl Drop for Served {
     }
 }
 
-fn add_user(warehouse: &Path, name: &str, role: &str, password: &str) {
+/// `pophub user add` with the password on standard input.
+fn user_add(warehouse: &Path, name: &str, role: &str, password: &str, extra: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_pophub"))
         .args(["user", "add", name, "--role", role, "--warehouse", path(warehouse)])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn add_user(warehouse: &Path, name: &str, role: &str, password: &str) {
+    let out = user_add(warehouse, name, role, password, &[]);
     assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -263,4 +269,87 @@ fn a_new_night_is_served_without_a_restart() {
     assert_eq!(server.rows("root", "admin pass 12", "SELECT DISTINCT night FROM table_rows"), ["2"]);
     let persons = sql_value(w, None, "SELECT COUNT(*) FROM person");
     assert_eq!(server.rows("root", "admin pass 12", "SELECT COUNT(*) FROM person"), [persons]);
+}
+
+#[test]
+fn limits_and_declared_roles_hold() {
+    let city = city(1500, 41);
+    let w = &city.warehouse;
+    let district = sql_value(w, None, "SELECT district_code FROM person WHERE district_code IS NOT NULL GROUP BY district_code ORDER BY COUNT(*) DESC LIMIT 1");
+    let access = city.dir.path().join("access.toml");
+    std::fs::write(
+        &access,
+        format!(
+            "[access]\nstatement_timeout_ms = 1500\nanalyst_max_rows = 10\nmax_connections = 3\n\n\
+             [[access.role]]\nname = \"district_clerk\"\ntables = [\"person\", \"person_house\"]\nmasked = [\"citizen_id\"]\nrow_filter = \"district_code = '{district}'\"\n"
+        ),
+    )
+    .unwrap();
+    // A role the pipeline does not declare is refused at `user add`; a declared one is accepted.
+    assert!(!user_add(w, "clerk", "district_clerk", "clerk pass 12", &[]).status.success());
+    let out = user_add(w, "clerk", "district_clerk", "clerk pass 12", &["--pipeline", path(&access)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    add_user(w, "ana", "analyst", "analyst pass 1");
+    let server = Served::start(w, &["--pipeline", path(&access)]);
+
+    // The analyst's row limit: 54000 past it, fine within it.
+    let out = server.psql("ana", "analyst pass 1", "SELECT person_key FROM person");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("54000"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(server.rows("ana", "analyst pass 1", "SELECT person_key FROM person LIMIT 10").len(), 10);
+    // The statement timeout: 57014.
+    let out = server.psql("ana", "analyst pass 1", "SELECT COUNT(*) FROM generate_series(1, 100000000000)");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("57014"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The declared role: its tables only, its district only, only the ID number masked.
+    let clerk = |sql: &str| server.rows("clerk", "clerk pass 12", sql);
+    assert_eq!(clerk("SELECT COUNT(DISTINCT district_code) FROM person"), ["1"]);
+    assert_eq!(clerk("SELECT DISTINCT district_code FROM person"), [district.clone()]);
+    let persons = sql_value(w, None, &format!("SELECT COUNT(*) FROM person WHERE district_code = '{district}'"));
+    assert_eq!(clerk("SELECT COUNT(*) FROM person"), [persons]);
+    let row = clerk("SELECT citizen_id, name FROM person WHERE citizen_id IS NOT NULL LIMIT 1").remove(0);
+    let (id, name) = row.split_once('|').unwrap();
+    assert!(is_masked_id(id) && !name.contains('*'), "{row}");
+    let outside = sql_value(w, None, &format!("SELECT COUNT(*) FROM person_house ph JOIN person p ON p.person_key = ph.person_key WHERE p.district_code = '{district}'"));
+    assert_eq!(clerk("SELECT COUNT(*) FROM person_house"), [outside]);
+    let out = server.psql("clerk", "clerk pass 12", "SELECT COUNT(*) FROM pension_payment");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("42P01"));
+
+    // The connection limit: the fourth connection at once is refused with 53300.
+    let python = python_with(PSYCOPG, "import psycopg");
+    let script = r#"
+import sys, psycopg
+held = [psycopg.connect(host="127.0.0.1", port=int(sys.argv[1]), user="ana", password="analyst pass 1", dbname="pophub", sslmode="disable") for _ in range(3)]
+try:
+    psycopg.connect(host="127.0.0.1", port=int(sys.argv[1]), user="ana", password="analyst pass 1", dbname="pophub", sslmode="disable")
+    print("fourth connected")
+except psycopg.OperationalError as e:
+    print("refused:", e)
+"#;
+    let out = Command::new(&python).args(["-c", script, &server.port.to_string()]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("refused") && said.contains("too many connections"), "{said} {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn tls_is_served_and_can_be_required() {
+    let city = city(1500, 41);
+    let w = &city.warehouse;
+    add_user(w, "ana", "analyst", "analyst pass 1");
+    let (cert, key) = (city.dir.path().join("cert.pem"), city.dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", path(&key), "-out", path(&cert)])
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let server = Served::start(w, &["--tls-cert", path(&cert), "--tls-key", path(&key), "--require-tls"]);
+    let with_tls = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "ana", "-d", "pophub", "-X", "-A", "-t", "-c", "SELECT 1"])
+        .env("PGPASSWORD", "analyst pass 1")
+        .env("PGSSLMODE", "require")
+        .output()
+        .unwrap();
+    assert!(with_tls.status.success(), "{}", String::from_utf8_lossy(&with_tls.stderr));
+    let out = server.psql("ana", "analyst pass 1", "SELECT 1");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS"), "{}", String::from_utf8_lossy(&out.stderr));
 }
