@@ -62,4 +62,16 @@ fn drift_is_reported_before_anything_is_published() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("undecodable_file") && stderr.contains("household_register.csv") && stderr.contains(&format!("byte offset {at}")), "{stderr}");
+
+    // A transfer cut in the middle of a character (the file's last byte lost): the same, never a panic.
+    let mut bytes = std::fs::read(data.join("police/household_register.csv")).unwrap();
+    bytes[at] = b'x';
+    bytes.truncate(bytes.len() - 1);
+    bytes.extend_from_slice(b"\n\xD5"); // 张 is D5 C5 in GB18030: its second byte lost
+    let last_wide = bytes.len() - 1;
+    std::fs::write(&register, &bytes).unwrap();
+    let out = run(PIPELINE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("household_register.csv") && stderr.contains(&format!("byte offset {last_wide}")) && !stderr.contains("panicked"), "{stderr}");
 }

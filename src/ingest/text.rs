@@ -49,9 +49,12 @@ impl ChunkDecoder {
                 self.consumed += read as u64;
                 Ok(text)
             }
+            // The bad sequence ends `extra` bytes before what was read; it may have begun in an
+            // earlier chunk (a file truncated in the middle of a character), so count from the
+            // whole file's start.
             DecoderResult::Malformed(bad, extra) => Err(IngestError::Decode {
                 file: self.path.clone(),
-                offset: self.consumed + (read - bad as usize - extra as usize) as u64,
+                offset: (self.consumed + read as u64).saturating_sub(bad as u64 + extra as u64),
                 encoding: self.encoding.as_str(),
             }),
             DecoderResult::OutputFull => unreachable!("buffer sized by max_utf8_buffer_length"),
@@ -92,5 +95,19 @@ mod tests {
         d.decode(b"\xEF\xBB\xBFabc", false).unwrap();
         let err = d.decode(b"de\xFF", true).unwrap_err();
         assert!(matches!(err, IngestError::Decode { offset: 8, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_truncated_inside_a_character_names_the_offset_of_that_character() {
+        // "ab张" with the last byte of 张 lost in transfer, the cut falling between chunks.
+        let mut d = ChunkDecoder::new(Path::new("x.csv"), Encoding::Utf8);
+        assert_eq!(d.decode(b"ab\xE5\xBC", false).unwrap(), "ab");
+        let err = d.decode(b"", true).unwrap_err();
+        assert!(matches!(err, IngestError::Decode { offset: 2, .. }), "{err}");
+        let (gb, _, _) = GB18030.encode("姓名");
+        let mut d = ChunkDecoder::new(Path::new("x.csv"), Encoding::Gb18030);
+        d.decode(&gb[..3], false).unwrap();
+        let err = d.decode(&[], true).unwrap_err();
+        assert!(matches!(err, IngestError::Decode { offset: 2, .. }), "{err}");
     }
 }
