@@ -150,7 +150,7 @@ fn text(expr: &str) -> String {
 /// `SELECT '<section>', item, value, source, record_key, file, row, date_from, date_to <rest>`.
 fn select(section: &str, item: &str, value: &str, lineage: [&str; 4], dates: [&str; 2], rest: &str) -> String {
     format!(
-        "SELECT '{section}' AS section, {} AS item, {} AS value, {} AS source, {} AS record_key, {} AS file, CAST({} AS BIGINT) AS \"row\", {} AS date_from, {} AS date_to {rest} ORDER BY 4, 5, 7, 2, 3",
+        "SELECT '{section}' AS section, {} AS item, {} AS value, {} AS source, {} AS record_key, {} AS file, CAST({} AS BIGINT) AS \"row\", {} AS date_from, {} AS date_to {rest}",
         text(item),
         text(value),
         text(lineage[0]),
@@ -162,39 +162,10 @@ fn select(section: &str, item: &str, value: &str, lineage: [&str; 4], dates: [&s
     )
 }
 
-const NO_LINEAGE: [&str; 4] = ["NULL", "NULL", "NULL", "NULL"];
 const NO_DATES: [&str; 2] = ["NULL", "NULL"];
 
-/// The person columns shown as items, in order.
-const PERSON_ITEMS: &[&str] = &[
-    "person_key", "citizen_id", "id_status", "name", "sex", "birth_date", "ethnicity", "id_region_code", "id_region_name", "household_no",
-    "district_code", "registered_address", "relation", "register_status", "register_status_date", "death_date", "death_evidence", "founded_by",
-    "mention_count", "source_count",
-];
-
 fn sections(keys: &str) -> Vec<Section> {
-    let person = |rest: &str| format!("FROM person WHERE person_key IN ({keys}) {rest}");
-    let mut list: Vec<Section> = PERSON_ITEMS
-        .iter()
-        .map(|c| Section { tables: &["person"], sql: select("person", &format!("'{c}'"), c, ["founded_by", "NULL", "NULL", "NULL"], NO_DATES, &person("")) })
-        .collect();
-    list.extend([
-        // The number decoded: region (its name in the historical tables), birth date, sex and the
-        // check state, read from the number itself.
-        Section { tables: &["person"], sql: select("id_decoded", "'region'", "id_region_code || ' ' || COALESCE(id_region_name, '(unknown code)')", NO_LINEAGE, NO_DATES, &person("AND citizen_id IS NOT NULL")) },
-        Section { tables: &["person"], sql: select("id_decoded", "'birth_date'", "substr(citizen_id, 7, 8)", NO_LINEAGE, NO_DATES, &person("AND length(citizen_id) = 18")) },
-        Section {
-            tables: &["person"],
-            sql: select(
-                "id_decoded",
-                "'sex'",
-                "CASE WHEN substr(citizen_id, 17, 1) IN ('1','3','5','7','9') THEN 'M' WHEN substr(citizen_id, 17, 1) IN ('0','2','4','6','8') THEN 'F' END",
-                NO_LINEAGE,
-                NO_DATES,
-                &person("AND length(citizen_id) = 18"),
-            ),
-        },
-        Section { tables: &["person"], sql: select("id_decoded", "'check'", "id_status", NO_LINEAGE, NO_DATES, &person("")) },
+    vec![
         Section {
             tables: &["person_source"],
             sql: select("id_number", "citizen_id", "citizen_id_raw", ["source", "MIN(record_key)", "MIN(file)", "MIN(\"row\")"], NO_DATES, &format!("FROM person_source WHERE person_key IN ({keys}) AND citizen_id_raw IS NOT NULL GROUP BY source, citizen_id, citizen_id_raw")),
@@ -307,28 +278,82 @@ fn sections(keys: &str) -> Vec<Section> {
                 &format!("FROM person_source WHERE person_key IN ({keys})"),
             ),
         },
-    ]);
-    list
+    ]
 }
 
-/// Runs every section the session's tables allow, in order.
+/// The profile: the `person` rows read once and turned into items here (with the number
+/// decoded from the value the role sees), then every other section the session's tables allow in
+/// one plan, in section order.
 async fn sections_of(ctx: &SessionContext, keys: &[String]) -> Result<Vec<RecordBatch>> {
-    if keys.is_empty() {
+    if keys.is_empty() || !ctx.table_exist("person")? {
         return Ok(Vec::new());
     }
     let list = keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
-    let target = schema();
-    let mut out = Vec::new();
-    for section in sections(&list) {
-        if !section.tables.iter().all(|t| ctx.table_exist(*t).unwrap_or(false)) {
-            continue;
-        }
-        for batch in ctx.sql(&section.sql).await?.collect().await? {
+    let persons = ctx.sql(&format!("SELECT * FROM person WHERE person_key IN ({list}) ORDER BY person_key")).await?.collect().await?;
+    let mut out = vec![person_items(&persons)?];
+    let parts: Vec<String> = sections(&list)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, section)| section.tables.iter().all(|t| ctx.table_exist(*t).unwrap_or(false)))
+        .map(|(i, section)| format!("SELECT {i} AS ord, * FROM ({})", section.sql))
+        .collect();
+    if !parts.is_empty() {
+        let sql = format!(
+            "SELECT section, item, value, source, record_key, file, \"row\", date_from, date_to FROM ({}) ORDER BY ord, source, record_key, \"row\", item, value",
+            parts.join(" UNION ALL ")
+        );
+        let target = schema();
+        for batch in ctx.sql(&sql).await?.collect().await? {
             // Same columns, in the profile's own (nullable) fields.
             out.push(RecordBatch::try_new(target.clone(), batch.columns().to_vec())?);
         }
     }
     Ok(out)
+}
+
+/// `person` rows as profile rows: each column an item, and the number decoded (region with its
+/// historical name, birth date, sex, check state).
+fn person_items(persons: &[RecordBatch]) -> Result<RecordBatch> {
+    use arrow::array::{Array, AsArray, Int64Array, StringBuilder};
+    let mut columns: Vec<StringBuilder> = (0..9).filter(|i| *i != 6).map(|_| StringBuilder::new()).collect();
+    let mut rows = 0usize;
+    let mut push = |values: [Option<&str>; 8]| {
+        for (builder, value) in columns.iter_mut().zip(values) {
+            builder.append_option(value);
+        }
+        rows += 1;
+    };
+    for batch in persons {
+        let text: Vec<arrow::array::ArrayRef> = batch.columns().iter().map(|c| arrow::compute::cast(c, &DataType::Utf8)).collect::<std::result::Result<_, _>>()?;
+        let schema = batch.schema();
+        let value = |name: &str, row: usize| -> Option<String> {
+            let i = schema.index_of(name).ok()?;
+            let column = text[i].as_string::<i32>();
+            column.is_valid(row).then(|| column.value(row).to_string())
+        };
+        for row in 0..batch.num_rows() {
+            let founder = value("founded_by", row);
+            for (i, field) in schema.fields().iter().enumerate() {
+                let column = text[i].as_string::<i32>();
+                let v = column.is_valid(row).then(|| column.value(row));
+                push([Some("person"), Some(field.name()), v, founder.as_deref(), None, None, None, None]);
+            }
+            let id = value("citizen_id", row);
+            let region = value("id_region_code", row).map(|code| format!("{code} {}", value("id_region_name", row).unwrap_or_else(|| "(unknown code)".into())));
+            let full = id.as_deref().filter(|id| id.chars().count() == 18);
+            let birth = full.map(|id| id.chars().skip(6).take(8).collect::<String>());
+            let sex = full.and_then(|id| id.chars().nth(16)).and_then(|c| c.to_digit(10)).map(|d| if d % 2 == 1 { "M" } else { "F" });
+            let status = value("id_status", row);
+            for (item, v) in [("region", region.as_deref()), ("birth_date", birth.as_deref()), ("sex", sex), ("check", status.as_deref())] {
+                if id.is_some() {
+                    push([Some("id_decoded"), Some(item), v, None, None, None, None, None]);
+                }
+            }
+        }
+    }
+    let mut arrays: Vec<arrow::array::ArrayRef> = columns.iter_mut().map(|b| std::sync::Arc::new(b.finish()) as arrow::array::ArrayRef).collect();
+    arrays.insert(6, std::sync::Arc::new(Int64Array::from(vec![None::<i64>; rows])));
+    Ok(RecordBatch::try_new(schema(), arrays)?)
 }
 
 /// The profile of the person `wanted` names, as `role` sees it on night `night` (or the current
