@@ -271,3 +271,65 @@ record_key = "k"
     ];
     assert_eq!(got, expected);
 }
+
+/// The sample city with one export replaced by `bytes`; the run's exit code and stderr.
+fn run_with(dir: &std::path::Path, export: &str, bytes: &[u8]) -> (Option<i32>, String) {
+    let data = dir.join("city");
+    let _ = std::fs::remove_dir_all(&data);
+    copy_dir(&generated(300, 5, 1), &data);
+    std::fs::write(data.join(export), bytes).unwrap();
+    let warehouse = dir.join(format!("warehouse-{}", export.replace('/', "-")));
+    let out = pophub(&["run", PIPELINE, "--data-root", path(&data), "--warehouse", path(&warehouse)]);
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn hostile_files_end_in_a_clear_error_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let payments = "social_security/pension_payments.csv";
+    let header = std::fs::read_to_string(generated(300, 5, 1).join(payments)).unwrap().lines().next().unwrap().to_string();
+    let mut garbage = vec![0u8; 100_000];
+    for (i, b) in garbage.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+    }
+    let wide = format!("{}\n{}\n", (0..10_000).map(|i| format!("c{i}")).collect::<Vec<_>>().join(","), vec!["1"; 10_000].join(","));
+    let deep = format!("{}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("a 0-byte file", payments, Vec::new()),
+        ("a header-only file", payments, format!("{header}\n").into_bytes()),
+        ("binary garbage", payments, garbage),
+        ("10,000 columns", payments, wide.into_bytes()),
+        ("JSON nested 10,000 deep", "housing/property_units.jsonl", deep.into_bytes()),
+        ("an xlsx that is not a zip", "housing/rental_filings.xlsx", b"PK not really".to_vec()),
+    ];
+    for (what, export, bytes) in cases {
+        let (code, stderr) = run_with(dir.path(), export, &bytes);
+        let file = export.rsplit('/').next().unwrap();
+        assert!(matches!(code, Some(1) | Some(2)), "{what}: exit {code:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && stderr.contains(file), "{what}: {stderr}");
+    }
+
+    // A line of 8 MB without a newline: quarantined, and only its start kept.
+    let long = format!("{header}\n{}", "A".repeat(8 << 20));
+    let (code, stderr) = run_with(dir.path(), payments, long.as_bytes());
+    assert_eq!(code, Some(0), "{stderr}");
+    let warehouse = dir.path().join(format!("warehouse-{}", payments.replace('/', "-")));
+    let kept = sql_value(&warehouse, None, "SELECT MAX(length(value)) FROM quarantine WHERE reason = 'wrong_field_count'");
+    assert!(kept.parse::<usize>().unwrap() < 5000, "{kept}");
+
+    // An xlsx that inflates to gigabytes is refused before it is inflated.
+    let bomb = {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).large_file(true);
+        zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+        let spaces = vec![b' '; 1 << 20];
+        for _ in 0..1100 {
+            zip.write_all(&spaces).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    };
+    let (code, stderr) = run_with(dir.path(), "housing/rental_filings.xlsx", &bomb);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("inflates to more than 1024 MB"), "{stderr}");
+}

@@ -56,6 +56,21 @@ pub struct Quarantined {
     pub message: String,
 }
 
+impl Quarantined {
+    /// Raw text kept of a quarantined row: the start of it, enough to find and fix the row,
+    /// whatever the row's size (a 50 MB line without a newline stays 4 KB here).
+    pub fn bounded(mut raw: String) -> String {
+        const KEEP: usize = 4096;
+        if raw.len() > KEEP {
+            let total = raw.len();
+            let cut = (0..=KEEP).rev().find(|i| raw.is_char_boundary(*i)).unwrap_or(0);
+            raw.truncate(cut);
+            raw.push_str(&format!("… ({total} bytes in all)"));
+        }
+        raw
+    }
+}
+
 /// Counts for one file of a source.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FileStats {

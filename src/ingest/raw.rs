@@ -85,7 +85,7 @@ impl RawSink {
                 position: row.position,
                 reason: "wrong_field_count".into(),
                 column: None,
-                value: Some(join_values(&row.values)),
+                value: Some(super::Quarantined::bounded(join_values(&row.values))),
                 message: format!("{} fields where the header has {}", row.values.len(), self.columns.len()),
             });
             return;
@@ -106,7 +106,7 @@ impl RawSink {
     /// A row that could not even be split into fields (bad JSON).
     pub fn reject(&mut self, line: u64, position: String, reason: &'static str, value: String, message: String) {
         self.rows_read += 1;
-        self.quarantine.push(Quarantined { file: self.file.clone(), row: line, position, reason: reason.into(), column: None, value: Some(value), message });
+        self.quarantine.push(Quarantined { file: self.file.clone(), row: line, position, reason: reason.into(), column: None, value: Some(Quarantined::bounded(value)), message });
     }
 
     /// Hands on what was read since the last chunk; rows of a JSON file that lack later columns are null there.

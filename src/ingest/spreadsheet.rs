@@ -11,8 +11,13 @@ use chrono::{Duration, NaiveDate};
 use super::IngestError;
 use super::raw::{RawRow, RawSink};
 
+/// The most a workbook may inflate to: a sheet is read whole, so a zip that inflates to
+/// gigabytes (a "zip bomb", or a workbook far beyond any department's export) is refused up front.
+const MAX_INFLATED_BYTES: u64 = 1 << 30;
+
 pub fn read(path: &Path, sheet: Option<&str>, header: bool, sink: &mut RawSink) -> Result<(), IngestError> {
     let bad = |message: String| IngestError::Unreadable { file: path.to_path_buf(), message };
+    check_inflated_size(path).map_err(bad)?;
     let mut workbook: Xlsx<_> = calamine::open_workbook(path).map_err(|e: calamine::XlsxError| bad(e.to_string()))?;
     let names = workbook.sheet_names();
     let name = match sheet {
@@ -37,6 +42,26 @@ pub fn read(path: &Path, sheet: Option<&str>, header: bool, sink: &mut RawSink) 
         }
         let line = first_row + i as u64 + 1;
         sink.push(RawRow { line, position: format!("sheet {name} row {line}"), values });
+    }
+    Ok(())
+}
+
+/// The workbook's parts as the zip declares them inflated, against `MAX_INFLATED_BYTES`.
+fn check_inflated_size(path: &Path) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| format!("not an xlsx workbook (a zip archive): {e}"))?;
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|e| e.to_string())?;
+        total = total.saturating_add(entry.size());
+        if total > MAX_INFLATED_BYTES {
+            return Err(format!(
+                "the workbook inflates to more than {} MB (part `{}` alone is {} MB): refused; export the sheet as CSV or split it",
+                MAX_INFLATED_BYTES >> 20,
+                entry.name().unwrap_or_default(),
+                entry.size() >> 20
+            ));
+        }
     }
     Ok(())
 }
