@@ -80,3 +80,42 @@ fn sql_answers_in_every_format_and_from_stdin() {
     assert_eq!(model_text(&c.warehouse), model);
     assert_eq!(links(), before);
 }
+
+#[test]
+fn xlsx_output_keeps_id_numbers_as_text_and_dates_as_dates() {
+    use calamine::{Data, Reader};
+    let city = city(1500, 41);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("persons.xlsx");
+    ok(&[
+        "sql",
+        "SELECT citizen_id, household_no, name, birth_date, mention_count FROM person WHERE length(citizen_id) = 18 ORDER BY person_key LIMIT 50",
+        "--warehouse",
+        path(&city.warehouse),
+        "--format",
+        "xlsx",
+        "--out",
+        path(&out),
+    ]);
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&out).unwrap();
+    let range = book.worksheet_range("result").unwrap();
+    let rows: Vec<&[Data]> = range.rows().collect();
+    assert_eq!(rows.len(), 51);
+    assert_eq!(rows[0][0], Data::String("citizen_id".into()));
+    for row in &rows[1..] {
+        assert!(matches!(&row[0], Data::String(id) if id.len() == 18), "{:?}", row[0]);
+        assert!(matches!(&row[1], Data::String(_) | Data::Empty), "{:?}", row[1]);
+        assert!(matches!(&row[3], Data::DateTime(_)), "{:?}", row[3]);
+        assert!(matches!(&row[4], Data::Float(_)), "{:?}", row[4]);
+    }
+    let first = csv_rows(&ok(&["sql", "SELECT citizen_id, CAST(birth_date AS VARCHAR) FROM person WHERE length(citizen_id) = 18 ORDER BY person_key LIMIT 1", "--warehouse", path(&city.warehouse), "--format", "csv"])).remove(0);
+    assert_eq!(rows[1][0], Data::String(first[0].clone()));
+    let Data::DateTime(born) = &rows[1][3] else { unreachable!() };
+    let day = chrono::NaiveDate::from_ymd_opt(1899, 12, 30).unwrap() + chrono::Duration::days(born.as_f64() as i64);
+    assert_eq!(day.to_string(), first[1]);
+    // Reports write it too.
+    let roll = dir.path().join("roll.xlsx");
+    let district = sql_value(&city.warehouse, None, "SELECT district_code FROM person WHERE district_code IS NOT NULL LIMIT 1");
+    ok(&["report", "voter-roll", "--district", &district, "--date", "2026-12-01", "--warehouse", path(&city.warehouse), "--format", "xlsx", "--out", path(&roll)]);
+    assert!(calamine::open_workbook::<calamine::Xlsx<_>, _>(&roll).unwrap().worksheet_range("result").unwrap().rows().count() > 1);
+}

@@ -7,6 +7,7 @@ pub mod explain;
 pub mod profile;
 pub mod reports;
 pub mod review;
+pub mod xlsx;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -94,6 +95,8 @@ pub enum OutputFormat {
     Csv,
     Json,
     Parquet,
+    /// An Excel workbook: IDs as text cells, dates as date cells.
+    Xlsx,
 }
 
 /// Writes batches in the format to the file, or to stdout (not for parquet).
@@ -102,8 +105,8 @@ pub fn write_output(rows: &Rows, format: OutputFormat, out: Option<&Path>) -> Re
     let closed = Arc::new(AtomicBool::new(false));
     let sink: Box<dyn std::io::Write + Send> = match out {
         Some(path) => Box::new(std::fs::File::create(path).map_err(|source| QueryError::Io { path: path.into(), source })?),
-        None if format == OutputFormat::Parquet => {
-            return Err(QueryError::BadInput("parquet output needs --out FILE".into()));
+        None if matches!(format, OutputFormat::Parquet | OutputFormat::Xlsx) => {
+            return Err(QueryError::BadInput(format!("{format:?} output needs --out FILE").to_lowercase()));
         }
         None => Box::new(Stdout { closed: closed.clone() }),
     };
@@ -166,6 +169,11 @@ fn write_rows(rows: &Rows, format: OutputFormat, mut sink: Box<dyn std::io::Writ
                 w.write(b).map_err(|e| output(&e))?;
             }
             w.finish().map_err(|e| output(&e))?;
+        }
+        OutputFormat::Xlsx => {
+            let rows_out: usize = batches.iter().map(|b| b.num_rows()).sum();
+            let bytes = xlsx::workbook(rows, "result").map_err(|e| QueryError::Output(format!("{e} ({rows_out} rows; a sheet holds at most 1,048,575: write csv or parquet instead)")))?;
+            sink.write_all(&bytes).map_err(|e| output(&e))?;
         }
         OutputFormat::Parquet => {
             let mut w = parquet::arrow::ArrowWriter::try_new(sink, rows.schema.clone(), None).map_err(|e| output(&e))?;
