@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! pophub turns many departments' exports into one reconciled, versioned population and housing
 //! dataset, and answers SQL on it.
 //!
@@ -25,26 +26,37 @@ pub mod warehouse;
 /// Any error of the library, by layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A pipeline file could not be read or is invalid.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// A source's export could not be read, mapped onto its columns, or staged.
     #[error(transparent)]
     Ingest(#[from] ingest::IngestError),
+    /// Building or writing the night's Delta tables failed.
     #[error(transparent)]
     Publish(#[from] publish::PublishError),
+    /// A query or report on a night failed.
     #[error(transparent)]
     Query(#[from] query::QueryError),
+    /// Writing a synthetic city's files failed.
     #[error(transparent)]
     Generate(#[from] generate::GenerateError),
+    /// Scoring a run against a synthetic city's truth failed.
     #[error(transparent)]
     Evaluate(#[from] evaluate::EvaluateError),
+    /// The reviewers' decisions file could not be read or has a bad line.
     #[error(transparent)]
     Review(#[from] link::review::ReviewError),
+    /// The linkage model could not be read or written.
     #[error(transparent)]
     Model(#[from] link::model::ModelError),
+    /// The warehouse on disk is locked, damaged, or lacks the night asked for.
     #[error(transparent)]
     Warehouse(#[from] warehouse::WarehouseError),
+    /// A user, role or role's catalog could not be found, read or built.
     #[error(transparent)]
     Access(#[from] access::AccessError),
+    /// The PostgreSQL-wire server could not listen, set up TLS or write its audit log.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
     /// Drift whose source policy is `stop`: nothing was published.

@@ -1,9 +1,11 @@
 //! A small seeded generator (SplitMix64) so that a seed gives the same city on every machine and
 //! every version of every dependency.
 
+/// A SplitMix64 generator; its state is one 64-bit counter.
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator seeded with `seed`; the same seed always gives the same draws.
     pub fn new(seed: u64) -> Self {
         Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
     }
@@ -13,6 +15,7 @@ impl Rng {
         Rng::new(self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ salt)
     }
 
+    /// The next draw, uniform over all 64-bit values.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -31,10 +34,12 @@ impl Rng {
         lo + (self.next_u64() % (hi - lo + 1) as u64) as i64
     }
 
+    /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
     }
 
+    /// One of `items`, each equally likely; panics if `items` is empty.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[(self.next_u64() % items.len() as u64) as usize]
     }

@@ -18,8 +18,10 @@ use crate::warehouse::WarehouseError;
 /// What can go wrong in access.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
+    /// The warehouse's files (night log, users) could not be read or written.
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    /// The engine failed building a role's views.
     #[error("{0}")]
     Sql(Box<datafusion::error::DataFusionError>),
     /// A user, role or table asked for that does not exist.

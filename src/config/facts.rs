@@ -13,10 +13,15 @@ use super::field::Field;
 /// How a fact field's text is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueType {
+    /// Text as written, kept as is; a required one must not be blank.
     Text,
+    /// A day, in any of the departments' date formats (its raw text is published beside it).
     Date,
+    /// A month (`YYYYMM`, `YYYY-MM`, `YYYY年M月`), published as its first day.
     Month,
+    /// A number, `,` thousands separators allowed.
     Number,
+    /// One of the listed words (trimmed); any other value becomes null and counts as a problem.
     OneOf(&'static [&'static str]),
 }
 
@@ -37,7 +42,9 @@ pub const RESIDENCE_STATUSES: &[&str] = &["normal", "deceased", "moved_out"];
 /// A mapped field of a kind.
 #[derive(Debug)]
 pub struct FactField {
+    /// The field's key in `[source.facts]`, and the published column's name.
     pub name: &'static str,
+    /// How its text is read and typed.
     pub value: ValueType,
     /// A row without it is quarantined; a bad optional value is kept as null and counted.
     pub required: bool,
@@ -47,19 +54,26 @@ pub struct FactField {
 /// column holding that mention's person key.
 #[derive(Debug)]
 pub struct FactRole {
+    /// The key in `[source.facts]` whose value names the mention role, e.g. `owner`.
     pub key: &'static str,
+    /// The published column holding that mention's person key, e.g. `child_key`.
     pub column: &'static str,
+    /// Whether `[source.facts]` must name the role.
     pub required: bool,
 }
 
 /// One kind of fact.
 #[derive(Debug)]
 pub struct FactKind {
+    /// The kind as `[source.facts] kind` names it, e.g. `residence`; its view is `facts_<name>`.
     pub name: &'static str,
+    /// What one fact of the kind records.
     pub doc: &'static str,
+    /// The mention roles the facts concern.
     pub roles: &'static [FactRole],
     /// Constants the pipeline gives for the whole source, published as columns of that name.
     pub constants: &'static [&'static str],
+    /// Its mapped fields, in the order they are published.
     pub fields: &'static [FactField],
 }
 
@@ -155,10 +169,12 @@ pub const FACT_KINDS: &[FactKind] = &[
 ];
 
 impl FactKind {
+    /// The kind of that name, if there is one.
     pub fn named(name: &str) -> Option<&'static FactKind> {
         FACT_KINDS.iter().find(|k| k.name == name)
     }
 
+    /// The kind's mapped field of that name, if it has one.
     pub fn field(&self, name: &str) -> Option<&'static FactField> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -172,15 +188,18 @@ impl FactKind {
 /// mapped fields it gives.
 #[derive(Debug, Clone)]
 pub struct Facts {
+    /// Which of the fact kinds the source gives.
     pub kind: &'static FactKind,
     /// Role key → the mention role in this source.
     pub roles: BTreeMap<&'static str, String>,
+    /// Constant key → its value for the whole source, e.g. `via` → `si_insured`.
     pub constants: BTreeMap<&'static str, String>,
     /// The mapped fields, in the kind's order.
     pub fields: Vec<(&'static str, Field)>,
 }
 
 impl Facts {
+    /// The kind's name, e.g. `payment`.
     pub fn kind(&self) -> &'static str {
         self.kind.name
     }
@@ -195,6 +214,7 @@ impl Facts {
         self.roles.iter().map(|(k, r)| (*k, r.as_str()))
     }
 
+    /// The value the pipeline gives for one of the kind's constants, e.g. `via`.
     pub fn constant(&self, key: &str) -> Option<&str> {
         self.constants.get(key).map(String::as_str)
     }

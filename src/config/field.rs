@@ -10,10 +10,13 @@ use super::ValueMap;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Field {
+    /// A column by its header, written as a plain string.
     Column(String),
+    /// Written as a table: a column, a SQL expression or a constant, with its map and severity.
     Spec(FieldSpec),
 }
 
+/// A field written as a table; exactly one of `column`, `sql` and `value` is given.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
@@ -35,10 +38,13 @@ pub struct FieldSpec {
     pub severity: Option<Severity>,
 }
 
+/// What a missing or unusable value of a field does to its row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// The row is quarantined.
     Error,
+    /// The row is kept with the value null (its raw text kept), and the problem is counted.
     Warning,
 }
 
@@ -69,6 +75,7 @@ impl Field {
         }
     }
 
+    /// The severity the pipeline gives, if any; otherwise the field's default applies.
     pub fn severity(&self) -> Option<Severity> {
         match self {
             Field::Column(_) => None,
@@ -76,6 +83,7 @@ impl Field {
         }
     }
 
+    /// The field's value map, if it has one.
     pub fn value_map(&self) -> Option<&ValueMap> {
         match self {
             Field::Column(_) => None,

@@ -22,12 +22,32 @@ pub use field::{Field, FieldSpec};
 /// A problem with a pipeline file; the CLI exits 78 on it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The pipeline file, or the data root given for it, cannot be read.
     #[error("cannot read pipeline {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file or folder that could not be read.
+        path: PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+    /// The pipeline file is not TOML, or not the shape of a pipeline (an unknown key, a wrong type).
     #[error("{path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        /// The pipeline file.
+        path: PathBuf,
+        /// The TOML error, with its line and column.
+        source: Box<toml::de::Error>,
+    },
+    /// A value parses but the whole-file checks refuse it, or a source's files are missing.
     #[error("{path}: key `{key}`: {message}")]
-    Invalid { path: PathBuf, key: String, message: String },
+    Invalid {
+        /// The pipeline file.
+        path: PathBuf,
+        /// The dotted key at fault, e.g. `source.si_insured.record_key`.
+        key: String,
+        /// What is wrong, and how to put it right.
+        message: String,
+    },
     /// Several problems, each on its own line.
     #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
     Many(Vec<ConfigError>),
@@ -48,11 +68,15 @@ impl ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pipeline {
+    /// `[pipeline]`: the pipeline's name, its data and how it reads.
     pub pipeline: PipelineOptions,
+    /// `[linkage]`: the match weights the linker decides by.
     #[serde(default)]
     pub linkage: LinkageOptions,
+    /// `[access]`: the server's limits and the roles the pipeline adds.
     #[serde(default)]
     pub access: access::AccessOptions,
+    /// Every `[[source]]`, in the order the file declares them.
     #[serde(rename = "source")]
     pub sources: Vec<Source>,
     /// Where the file was read from; relative paths resolve against its folder.
@@ -97,6 +121,7 @@ options! {
     }
 }
 
+/// How a source's files are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
@@ -112,17 +137,22 @@ pub enum Format {
     Parquet,
 }
 
+/// The character encoding of a delimited text source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
+    /// UTF-8, the default (`utf-8` or `utf8`).
     #[default]
     #[serde(rename = "utf-8", alias = "utf8")]
     Utf8,
+    /// GBK, the older simplified-Chinese encoding.
     Gbk,
+    /// GB 18030, the superset of GBK (the household register's).
     Gb18030,
 }
 
 impl Encoding {
+    /// The encoding's name as pipeline files write it, e.g. `gb18030`.
     pub fn as_str(self) -> &'static str {
         match self {
             Encoding::Utf8 => "utf-8",
@@ -136,13 +166,18 @@ impl Encoding {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
+    /// Names the source in keys, staging and the published tables: unique, ASCII letters, digits and `_`.
     pub name: String,
+    /// The department that sends the export, e.g. `police`, reported with the source's counts.
     pub department: String,
     /// A path or glob, relative to `data_root`.
     pub path: String,
+    /// How the files are written.
     pub format: Format,
+    /// Character encoding of delimited text; JSON is UTF-8, and xlsx and parquet carry their own.
     #[serde(default)]
     pub encoding: Encoding,
+    /// The one character between fields of delimited text; `,` unless given.
     #[serde(default = "default_delimiter")]
     pub delimiter: char,
     /// Whether the first line of a delimited file names the columns; without one, columns are `c1`, `c2`, ….
@@ -160,8 +195,10 @@ pub struct Source {
     /// a person, and records it holds as distinct are never merged.
     #[serde(default)]
     pub authority: bool,
+    /// The persons each row mentions, one `[[source.mention]]` per role.
     #[serde(default, rename = "mention")]
     pub mentions: Vec<MentionSpec>,
+    /// `[source.facts]`: the department's facts each row gives, all of one kind.
     #[serde(default)]
     pub facts: Option<Facts>,
     /// What a change in the export does to the night.
@@ -173,7 +210,9 @@ pub struct Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DriftAction {
+    /// The night stops before publishing: nothing of it is committed.
     Stop,
+    /// The drift is reported and the night goes on.
     Warn,
 }
 
@@ -217,19 +256,24 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MentionSpec {
+    /// What the person is to the record, e.g. `resident` or `mother`; unique within the source.
     pub role: String,
     /// A mention in this role that matches nobody starts a new person (a newborn's certificate).
     #[serde(default)]
     pub creates_persons: bool,
+    /// The person's ID number as the department writes it (18 or 15 digits).
     #[serde(default)]
     pub citizen_id: Option<Field>,
+    /// The person's name as registered.
     #[serde(default)]
     pub name: Option<Field>,
     /// Must come out as `M` or `F` (use a value map).
     #[serde(default)]
     pub sex: Option<Field>,
+    /// Birth date, in any of the departments' date formats.
     #[serde(default)]
     pub birth_date: Option<Field>,
+    /// Ethnicity (民族) as the department writes it.
     #[serde(default)]
     pub ethnicity: Option<Field>,
     /// Where the person lives or is registered, as this department writes it.
@@ -305,10 +349,12 @@ impl Pipeline {
         Ok(files)
     }
 
+    /// The source of that name, if the pipeline declares one.
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
     }
 
+    /// An `Invalid` error about `key` in this pipeline file.
     pub fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid { path: self.file.clone(), key: key.into(), message: message.into() }
     }

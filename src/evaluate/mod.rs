@@ -12,10 +12,18 @@ use serde::Serialize;
 use crate::generate::VoterRollParams;
 use crate::query::{self, QueryError, reports};
 
+/// What can stop an evaluation.
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluateError {
+    /// A truth file is missing or cannot be read.
     #[error("{path}: {message}; point --truth at the truth/ folder `pophub generate` wrote")]
-    Truth { path: PathBuf, message: String },
+    Truth {
+        /// The truth file at fault.
+        path: PathBuf,
+        /// What is wrong with it: `missing`, or the read or parse error.
+        message: String,
+    },
+    /// Querying the night, or building a report on it, failed.
     #[error(transparent)]
     Query(#[from] QueryError),
 }
@@ -26,27 +34,45 @@ impl From<datafusion::error::DataFusionError> for EvaluateError {
     }
 }
 
+/// How one report compares with the true list of persons it should give.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportScore {
+    /// Distinct true persons the report should list.
     pub true_cases: u64,
+    /// Rows the report lists.
     pub reported: u64,
+    /// True persons the report lists, each person key standing for its mentions' main true person.
     pub found: u64,
+    /// Rows whose person is not a true case.
     pub false_positives: u64,
+    /// `found / true_cases`; 1 when there is no true case.
     pub recall: f64,
+    /// Share of the report's rows that are true cases; 1 for an empty report.
     pub precision: f64,
 }
 
+/// A night's scores against the generator's truth.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
+    /// Mentions in the truth's `mentions.csv`.
     pub truth_mentions: u64,
+    /// Truth mentions the night publishes in `person_source`.
     pub published_mentions: u64,
+    /// Truth mentions the night does not publish (quarantined, for one).
     pub unpublished_truth_mentions: u64,
+    /// Published mentions that no person key was given to.
     pub unlinked_mentions: u64,
+    /// Pairs of published mentions of one true person.
     pub true_pairs: u64,
+    /// Pairs of published mentions that share a person key.
     pub predicted_pairs: u64,
+    /// Pairs that are of one true person and share a person key.
     pub correct_pairs: u64,
+    /// `correct_pairs / predicted_pairs`; 1 when no pair was predicted.
     pub precision: f64,
+    /// `correct_pairs / true_pairs`; 1 when there is no true pair.
     pub recall: f64,
+    /// Harmonic mean of the pairwise precision and recall; 0 when both are 0.
     pub f1: f64,
     /// Predicted persons holding mentions of more than one true person.
     pub false_merges: u64,
@@ -56,7 +82,9 @@ pub struct Evaluation {
     pub deceased_pensions: ReportScore,
     /// All true cases, including deaths no feed shows.
     pub deceased_pensions_all_true_cases: u64,
+    /// Deceased-pension rows whose amount overpaid is the truth's, to within 0.01 yuan.
     pub deceased_pensions_amount_exact: u64,
+    /// Voter-roll report against the truth's roll.
     pub voter_roll: ReportScore,
 }
 
@@ -79,6 +107,8 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 1.0 } else { a as f64 / b as f64 }
 }
 
+/// Scores night `night` of the warehouse (or its current night) against `truth`, the `truth/` folder
+/// `pophub generate` wrote; its sibling `external/` gives the voter roll's exclusion list.
 pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32>, truth: &Path) -> Result<Evaluation, EvaluateError> {
     let (ctx, _) = query::open(warehouse, night).await?;
     register_text_csv(&ctx, "truth_mentions", &truth.join("mentions.csv"), &["source", "record_key", "role", "person_id"]).await?;

@@ -18,15 +18,23 @@ const MIGRANT_PROVINCES: &[&str] = &["42", "43", "41", "50", "51", "36"];
 /// First month of the payment tables.
 pub const PAYMENTS_FROM: (i32, u32) = (2024, 1);
 
+/// A county-level district of the prefecture.
 pub struct District {
+    /// Six-digit division code (GB/T 2260), e.g. `420502`.
     pub code: String,
+    /// Province, prefecture and county names joined, e.g. `湖北省宜昌市西陵区`.
     pub name: String,
 }
 
+/// A household: who lives in it, where, and what it owns or rents.
 pub struct Household {
+    /// Household number: its district's code and nine digits.
     pub number: String,
+    /// Index of its district in `City::districts`.
     pub district: usize,
+    /// Address it lives at, in Chinese; for a floating household, the unit it rents.
     pub address: String,
+    /// Indexes of its members in `City::persons`, the head first.
     pub members: Vec<usize>,
     /// Property unit the household lives in and owns, if any.
     pub unit_no: Option<String>,
@@ -38,36 +46,61 @@ pub struct Household {
     pub landlord: Option<usize>,
 }
 
+/// A pension social security pays, month by month.
 pub struct Pension {
+    /// Social security's internal number for the person, `SI` and nine digits (as `insured_id`).
     pub internal_id: String,
+    /// Amount paid each month, in yuan.
     pub monthly: f64,
     /// First and last month paid (first days of months).
     pub first_month: NaiveDate,
+    /// Last month paid, as its first day; past the death when nobody reported it.
     pub last_month: NaiveDate,
 }
 
+/// A person as they truly are; the exports copy this, with the departments' damage.
 pub struct Person {
+    /// Citizen ID number, 18 characters and valid; now and then issued to an earlier person too.
     pub id: String,
+    /// Family name, in Chinese characters.
     pub surname: String,
+    /// Given name, one or two characters.
     pub given: String,
+    /// Sex: true for male.
     pub male: bool,
+    /// Day of birth.
     pub birth: NaiveDate,
+    /// Ethnic group as the household register writes it (`汉族`, `土家族`, …).
     pub ethnicity: &'static str,
+    /// Index of the person's household in `City::households`.
     pub household: usize,
+    /// Relation to the head of household as the register writes it (`户主`, `配偶`, `子`, …).
     pub relation: &'static str,
+    /// Index of the spouse in `City::persons`, if any.
     pub spouse: Option<usize>,
+    /// Index of the mother in `City::persons`, if she is in the city.
     pub mother: Option<usize>,
+    /// Index of the father in `City::persons`, if he is in the city.
     pub father: Option<usize>,
+    /// Day of death, if the person has died.
     pub death: Option<NaiveDate>,
+    /// Whether the death is recorded in the police household register.
     pub death_in_register: bool,
+    /// Whether the person was cremated, so civil affairs has a record of the death.
     pub cremated: bool,
+    /// Day the person moved out of the city, if they have.
     pub moved_out: Option<NaiveDate>,
     /// False for newborns whose birth is not registered yet and for floating households.
     pub registered: bool,
+    /// Lives in a floating household: registered elsewhere, filed with the floating population.
     pub floating: bool,
+    /// Has two rows in the household register, the second under another household number.
     pub registered_twice: bool,
+    /// Social security's internal number, if the person is insured.
     pub insured_id: Option<String>,
+    /// The pension paid to the person, if any.
     pub pension: Option<Pension>,
+    /// Deprived of political rights: on the exclusion list, never on the voter roll.
     pub deprived: bool,
     /// A department corrected this person's records: copies are clean.
     pub corrected: bool,
@@ -103,23 +136,31 @@ impl Person {
         }
     }
 
+    /// Full name: surname then given name, without a space.
     pub fn name(&self) -> String {
         format!("{}{}", self.surname, self.given)
     }
 
+    /// Key of the person at `index` in the truth files: `T` and seven digits, counted from 1.
     pub fn key(index: usize) -> String {
         format!("T{:07}", index + 1)
     }
 
+    /// Whether the person is alive on `day` (someone who dies that day is not).
     pub fn alive_on(&self, day: NaiveDate) -> bool {
         self.death.is_none_or(|d| d > day)
     }
 }
 
+/// The whole city on one day: the truth every export is drawn from.
 pub struct City {
+    /// The day the city stands on.
     pub as_of: NaiveDate,
+    /// The prefecture's county-level districts.
     pub districts: Vec<District>,
+    /// Every household; persons and other households refer to them by index.
     pub households: Vec<Household>,
+    /// Every person, the dead and those moved out included; `Person::key` names them by index.
     pub persons: Vec<Person>,
 }
 
@@ -135,6 +176,7 @@ pub fn last_paid_month(as_of: NaiveDate) -> NaiveDate {
     first_of_month(as_of - Duration::days(1))
 }
 
+/// First day of the month `months` after the month of `d` (before it, if negative).
 pub fn add_months(d: NaiveDate, months: i32) -> NaiveDate {
     let total = d.year() * 12 + d.month0() as i32 + months;
     NaiveDate::from_ymd_opt(total.div_euclid(12), total.rem_euclid(12) as u32 + 1, 1).expect("valid")
@@ -152,6 +194,8 @@ struct Builder<'a> {
     floating: bool,
 }
 
+/// Builds a city of `persons` people as of `as_of` from `seed`, a few more to finish the last
+/// household.
 pub fn build(persons: usize, seed: u64, as_of: NaiveDate) -> City {
     let local = division::county_codes(PREFECTURE, division::CURRENT_REVISION);
     let retired = division::retired_county_codes(&PREFECTURE[..2]);

@@ -16,26 +16,42 @@ use chrono::{Datelike, Duration, NaiveDate};
 use city::{City, Person, add_months};
 use feeds::csv_line;
 
+/// What can stop `pophub generate`.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
+    /// A file or folder of the city could not be created or written.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or folder at fault.
+        path: PathBuf,
+        /// Why the operating system refused.
+        source: std::io::Error,
+    },
 }
 
 /// What the voter-roll truth was computed for.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct VoterRollParams {
+    /// Six-digit code of the district the roll is for.
     pub district: String,
+    /// Day of the election; the roll holds the district's registered adults alive on it.
     pub election_date: NaiveDate,
 }
 
+/// What was generated, as written to `truth/city.json`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
+    /// People in the city, the babies born on later nights included.
     pub persons: usize,
+    /// Households in the city, floating ones included.
     pub households: usize,
+    /// The seed the city was built from.
     pub seed: u64,
+    /// Day the exports stand on: the first night's day, plus a day for each night after it.
     pub as_of: NaiveDate,
+    /// Which night the exports are: 1 for the first, 2 and later for the same city days on.
     pub night: u32,
+    /// What the voter-roll truth was computed for.
     pub voter_roll: VoterRollParams,
 }
 

@@ -9,8 +9,11 @@ use zip::write::SimpleFileOptions;
 
 use super::GenerateError;
 
+/// One cell of a sheet, as a department's spreadsheet would hold it.
 pub enum Cell {
+    /// A text cell, written as an inline string; an empty one leaves the cell out.
     Text(String),
+    /// A number cell.
     Number(f64),
     /// A real Excel date: a serial number shown through a date format.
     Date(NaiveDate),
@@ -52,6 +55,7 @@ fn sheet_xml(header: &[&str], rows: &[Vec<Cell>]) -> String {
     xml
 }
 
+/// Writes a workbook at `path` with one sheet named `sheet`: `header` as its first row, then `rows`.
 pub fn write(path: &Path, sheet: &str, header: &[&str], rows: &[Vec<Cell>]) -> Result<(), GenerateError> {
     let io = |source: std::io::Error| GenerateError::Io { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent() {

@@ -6,6 +6,8 @@ use super::names;
 /// Province prefixes dropped from keys; the city and below are what tell houses apart.
 const PROVINCE_SUFFIXES: &[&str] = &["省", "自治区"];
 
+/// The key addresses are compared on: white space and dashes and commas gone, full-width digits
+/// folded, a leading province (`…省`, `…自治区`) dropped, traditional characters made simplified.
 pub fn address_key(raw: &str) -> String {
     let cleaned = names::clean(raw).replace(['，', ',', '-', '－'], "");
     let without_province = PROVINCE_SUFFIXES

@@ -30,6 +30,7 @@ pub enum IdStatus {
 }
 
 impl IdStatus {
+    /// The status's code, as published and as `citizen_id_status` gives it (`valid`, `upgraded_15`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             IdStatus::Valid => "valid",
@@ -54,6 +55,7 @@ impl IdStatus {
 pub struct NormalizedId {
     /// Cleaned text: half-width, upper-case, no spaces; 18 characters when upgraded.
     pub text: String,
+    /// What the cleaned text is worth as evidence.
     pub status: IdStatus,
 }
 

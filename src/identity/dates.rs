@@ -7,6 +7,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 /// Why a date value could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DateProblem {
+    /// Empty, or only white space.
     Missing,
     /// Not in any known format.
     Unparseable,
@@ -17,6 +18,8 @@ pub enum DateProblem {
 }
 
 impl DateProblem {
+    /// The problem in words (`missing`, `future`, …), for warnings and messages; it also picks the
+    /// quarantine reason code.
     pub fn as_str(self) -> &'static str {
         match self {
             DateProblem::Missing => "missing",

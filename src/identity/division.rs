@@ -14,6 +14,7 @@ const PERMIT_REGIONS: &[(&str, &str)] = &[("810000", "香港特别行政区"), (
 /// A decoded address code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Region {
+    /// Six-digit address code, as given.
     pub code: String,
     /// Province, prefecture and county names joined, e.g. `湖北省宜昌市西陵区`.
     pub name: String,

@@ -72,6 +72,7 @@ pub enum NameAgreement {
 }
 
 impl NameAgreement {
+    /// Snake-case label of the agreement (`exact`, `homophone`, `near_given`, `different`).
     pub fn as_str(self) -> &'static str {
         match self {
             NameAgreement::Exact => "exact",

@@ -10,12 +10,16 @@ use serde::{Deserialize, Serialize};
 use super::SourceStats;
 use crate::config::{DriftAction, Pipeline};
 
+/// A change in an export's shape found tonight, and what the source's policy does about it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DriftEvent {
+    /// The source it was found in, as named in the pipeline.
     pub source: String,
     /// `missing_column`, `columns_changed`, `undecodable_file` or `shrink`.
     pub kind: String,
+    /// Whether it stops the night or only warns, from the source's `[source.drift]` policy.
     pub action: DriftAction,
+    /// What changed, in words for the engineer on duty.
     pub message: String,
 }
 

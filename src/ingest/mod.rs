@@ -24,35 +24,97 @@ use datafusion::prelude::SessionContext;
 
 use crate::config::{Format, Pipeline, Source};
 
+/// What can stop ingest: a source that cannot be read, mapped or staged.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    /// A source file, a staged file or a reuse entry could not be opened, read, created or moved.
     #[error("cannot read {file}: {source}")]
-    Io { file: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or folder at fault.
+        file: PathBuf,
+        /// Why the operating system refused.
+        source: std::io::Error,
+    },
+    /// A text file is not valid in the encoding its source declares.
     #[error("{file}: not valid {encoding} at byte offset {offset}; check the source's `encoding` in the pipeline")]
-    Decode { file: PathBuf, offset: u64, encoding: &'static str },
+    Decode {
+        /// The file that does not decode.
+        file: PathBuf,
+        /// Where the first bad sequence begins, in bytes from the start of the file (from 0).
+        offset: u64,
+        /// The declared encoding, as the pipeline spells it (`utf-8`, `gbk`, `gb18030`).
+        encoding: &'static str,
+    },
+    /// A file cannot be read in its format at all: not a workbook, a missing sheet, a workbook
+    /// that inflates too far, a damaged Parquet file.
     #[error("{file}: cannot read it: {message}")]
-    Unreadable { file: PathBuf, message: String },
+    Unreadable {
+        /// The file at fault.
+        file: PathBuf,
+        /// What the reader found wrong.
+        message: String,
+    },
+    /// A column the source's mapping reads is not in a file; reported as drift, not returned.
     #[error("{file}: column `{column}` (key `{key}`) is not in the file; its columns are: {available}")]
-    MissingColumn { file: String, key: String, column: String, available: String },
+    MissingColumn {
+        /// Path of the file that lacks the column.
+        file: String,
+        /// Pipeline key of the mapped field, e.g. `source.<name>.mention.<role>.<field>`.
+        key: String,
+        /// The export's column the mapping names.
+        column: String,
+        /// The file's columns, comma-separated, to spot a renamed one.
+        available: String,
+    },
+    /// A mapped field's SQL expression does not plan against a file's columns.
     #[error("source `{source_name}`, key `{key}`: the expression does not work on this file ({file}): {message}")]
-    Expression { source_name: String, key: String, file: String, message: String },
+    Expression {
+        /// The source, as named in the pipeline.
+        source_name: String,
+        /// Pipeline key of the field whose expression failed.
+        key: String,
+        /// Path of the file it was planned against.
+        file: String,
+        /// DataFusion's error.
+        message: String,
+    },
+    /// DataFusion or Arrow failed mapping a chunk or collecting the mention columns.
     #[error("source `{source_name}`: {message}")]
-    Engine { source_name: String, message: String },
+    Engine {
+        /// The source, as named in the pipeline.
+        source_name: String,
+        /// The engine's error.
+        message: String,
+    },
+    /// Accepted rows could not be written to, or read back from, staging or the reuse store.
     #[error("source `{source_name}`: staging its accepted rows in {path}: {message}; check the warehouse's free space")]
-    Staging { source_name: String, path: PathBuf, message: String },
+    Staging {
+        /// The source, as named in the pipeline.
+        source_name: String,
+        /// The staged file or reuse entry being written or read.
+        path: PathBuf,
+        /// The Parquet or file-system error.
+        message: String,
+    },
 }
 
 /// A row that was not accepted, and why.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Quarantined {
+    /// Path of the file the row came from, as the pipeline resolved it.
     pub file: String,
     /// Line of the file (CSV and JSON lines count from 1, the header included).
     pub row: u64,
+    /// Where in the file, readably: `line 7`, `[12] owners[0]`, `sheet Sheet1 row 3`, `row 5` (Parquet).
     pub position: String,
     /// A reason code (`invalid_number`, `future_date`, …; see `schemas/published.md`).
     pub reason: std::borrow::Cow<'static, str>,
+    /// The mapped column at fault (`record_key`, `<role>.<field>`, `facts.<field>`); none when the row
+    /// could not be split into fields.
     pub column: Option<String>,
+    /// The value at fault, or the row's raw text (at most 4 KB, see `bounded`), when there is one.
     pub value: Option<String>,
+    /// What is wrong, in words for whoever fixes the export.
     pub message: String,
 }
 
@@ -74,11 +136,17 @@ impl Quarantined {
 /// Counts for one file of a source.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FileStats {
+    /// Path of the file, as the pipeline resolved it.
     pub path: String,
+    /// Size of the file in bytes.
     pub bytes: u64,
+    /// SHA-256 of the file's contents, in lowercase hex; empty for a file that did not decode.
     pub sha256: String,
+    /// Rows met in the file, accepted or quarantined (a header is not a row).
     pub rows_read: u64,
+    /// Rows mapped, typed and staged, and not found to repeat a record key.
     pub accepted: u64,
+    /// Rows set aside with a reason (see `Quarantined`).
     pub quarantined: u64,
     /// Why the file was not read (drift policy `undecodable_file = "warn"`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,16 +156,23 @@ pub struct FileStats {
 /// Counts for one source; `rows_read == accepted + quarantined` always.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SourceStats {
+    /// The source's name in the pipeline.
     pub source: String,
+    /// The department that sends the export, from the source's pipeline entry.
     pub department: String,
+    /// Rows met across all files of the source.
     pub rows_read: u64,
+    /// Rows accepted across all files, after the duplicate check.
     pub accepted: u64,
+    /// Rows quarantined across all files.
     pub quarantined: u64,
+    /// Quarantined rows by reason code.
     pub quarantine_reasons: BTreeMap<String, u64>,
     /// Values kept as null (optional fields that did not parse), by `field: problem`.
     pub warnings: BTreeMap<String, u64>,
     /// The export's columns, across its files, in the order first seen.
     pub columns: Vec<String>,
+    /// Counts for each file, in the order they were read.
     pub files: Vec<FileStats>,
     /// What the accepted rows derive from: the source's pipeline entry, pophub's version and the
     /// files' paths and contents (see `reuse`).
@@ -112,6 +187,7 @@ pub struct SourceStats {
 /// A source's accepted rows, mapped and typed (see `mapping` for the column names): all of them
 /// staged as Parquet, and the columns the linker needs kept in memory.
 pub struct SourceTable {
+    /// Position of the source in the pipeline's `[[source]]` list, from 0.
     pub index: usize,
     /// Every accepted row, with `_index`, its position among the source's accepted rows.
     pub staged: PathBuf,
@@ -119,7 +195,9 @@ pub struct SourceTable {
     pub rejected_indexes: Vec<u32>,
     /// `_index`, `record_key`, lineage and the mention columns, for the linker.
     pub mentions: RecordBatch,
+    /// Every quarantined row of the source, those of the duplicate check included.
     pub quarantine: Vec<Quarantined>,
+    /// The source's counts, as the run's manifest reports them.
     pub stats: SourceStats,
     /// Drift found while reading (missing columns, undecodable files).
     pub drift: Vec<drift::DriftEvent>,

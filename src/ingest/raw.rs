@@ -12,16 +12,22 @@ use super::Quarantined;
 
 /// One row as read: its line, a readable position (line, JSON path) and its values.
 pub struct RawRow {
+    /// Line the row starts on, from 1 (in a JSON array, a workbook or Parquet: the element or row number).
     pub line: u64,
+    /// Where the row is, for people: `line 7`, `[12] owners[0]`, `sheet Sheet1 row 3`.
     pub position: String,
+    /// The row's fields as text, in the sink's column order; `None` for an absent or null value.
     pub values: Vec<Option<String>>,
 }
 
 /// Lineage columns every raw batch carries.
 pub const FILE_COLUMN: &str = "_file";
+/// Lineage column: the row's line in its file (`RawRow::line`).
 pub const ROW_COLUMN: &str = "_row";
+/// Lineage column: where the row is in its file, for people (`RawRow::position`).
 pub const POSITION_COLUMN: &str = "_position";
 
+/// Collects one file's rows as its reader splits them, and hands them on in chunks.
 pub struct RawSink {
     file: String,
     columns: Vec<String>,
@@ -30,20 +36,28 @@ pub struct RawSink {
     fixed_width: bool,
     batch_rows: usize,
     pending: Vec<RawRow>,
+    /// Rows rejected since the last chunk; handed on with the next one.
     pub quarantine: Vec<Quarantined>,
+    /// Rows met since the last chunk, rejected ones included.
     pub rows_read: u64,
 }
 
 /// Rows of a file as one Arrow batch (text columns, then lineage), what splitting them rejected,
 /// and how many rows were read for it (accepted into the batch or rejected).
 pub struct RawChunk {
+    /// The file's column names so far, in the order of the batch's text columns.
     pub columns: Vec<String>,
+    /// The rows' values as text columns, then `_file`, `_row` and `_position`.
     pub batch: RecordBatch,
+    /// Rows rejected since the previous chunk (bad JSON, a wrong field count).
     pub quarantine: Vec<Quarantined>,
+    /// Rows this chunk accounts for: those in `batch` and those in `quarantine`.
     pub rows_read: u64,
 }
 
 impl RawSink {
+    /// A sink for the file `file`, handing on chunks of about `batch_rows` rows; with `fixed_width`
+    /// (CSV and workbooks) a row must have as many fields as there are columns.
     pub fn new(file: String, fixed_width: bool, batch_rows: usize) -> Self {
         RawSink {
             file,
@@ -57,11 +71,13 @@ impl RawSink {
         }
     }
 
+    /// Names the columns, in the order of the rows' values (from the header, or `c1`, `c2`, …).
     pub fn set_columns(&mut self, columns: Vec<String>) {
         self.index = columns.iter().enumerate().map(|(i, c)| (c.clone(), i)).collect();
         self.columns = columns;
     }
 
+    /// The column names so far.
     pub fn columns(&self) -> &[String] {
         &self.columns
     }
@@ -76,6 +92,7 @@ impl RawSink {
         self.columns.len() - 1
     }
 
+    /// Takes one row; with `fixed_width`, a row of the wrong field count is quarantined instead.
     pub fn push(&mut self, row: RawRow) {
         self.rows_read += 1;
         if self.fixed_width && row.values.len() != self.columns.len() {

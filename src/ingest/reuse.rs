@@ -46,10 +46,13 @@ struct Entry {
 /// A file's size and SHA-256, read once in chunks.
 #[derive(Debug, Clone)]
 pub struct FileDigest {
+    /// Size of the file in bytes.
     pub bytes: u64,
+    /// SHA-256 of the file's contents, in lowercase hex.
     pub sha256: String,
 }
 
+/// Size and SHA-256 of the file at `path`, read in chunks of 8 MB.
 pub fn digest(path: &Path) -> Result<FileDigest, IngestError> {
     let io = |e| IngestError::Io { file: path.to_path_buf(), source: e };
     let mut file = File::open(path).map_err(io)?;

@@ -30,8 +30,11 @@ pub const PREVIOUS_COLUMNS: &[&str] = &[
 /// A link carried over from last night (text borrowed from last night's batch).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Carried<'a> {
+    /// The person last night's link led to.
     pub person_key: &'a str,
+    /// The rule that linked it: `IdExact`, `IdRepaired` or `NameBirth`.
     pub rule: Rule,
+    /// The match weight it was linked with, if it had one.
     pub weight: Option<f64>,
 }
 
@@ -47,21 +50,29 @@ pub struct Dirty<'a> {
 }
 
 impl Dirty<'_> {
+    /// Whether this ID number is a key of a register record that is new, changed or gone.
     pub fn id(&self, id: &str) -> bool {
         self.ids.contains(id)
     }
+    /// Whether this name key and birth date (days since 1970-01-01) are keys of a register record
+    /// that is new, changed or gone.
     pub fn name_birth(&self, name: &str, birth: i32) -> bool {
         self.name_births.contains(&(name, birth))
     }
+    /// Whether this pinyin and birth date (days since 1970-01-01) are keys of a register record
+    /// that is new, changed or gone.
     pub fn pinyin_birth(&self, pinyin: &str, birth: i32) -> bool {
         self.pinyin_births.contains(&(pinyin, birth))
     }
+    /// Whether this name key and address key are keys of a register record that is new, changed or gone.
     pub fn name_address(&self, name: &str, address: &str) -> bool {
         self.name_addresses.contains(&(name, address))
     }
+    /// Whether a new, changed or gone mention bears this name key, so its frequency may have moved.
     pub fn name(&self, name: &str) -> bool {
         self.names.contains(name)
     }
+    /// Whether a new, changed or gone mention bears this pinyin reading, so its frequency may have moved.
     pub fn reading(&self, reading: &str) -> bool {
         self.readings.contains(reading)
     }
@@ -70,7 +81,9 @@ impl Dirty<'_> {
 /// What last night leaves tonight's linker: per mention, its link when its own inputs are
 /// unchanged (the linker still checks the dirty keys), and the dirty keys.
 pub struct Previous<'a> {
+    /// Per tonight's mention, in order: last night's direct link, if the mention's own inputs are unchanged.
     pub links: Vec<Option<Carried<'a>>>,
+    /// The keys that changed since last night.
     pub dirty: Dirty<'a>,
 }
 

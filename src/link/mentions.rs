@@ -15,28 +15,49 @@ use crate::ingest::SourceTable;
 
 /// Column names of the mentions batch.
 pub mod col {
+    /// The pipeline source the mention comes from.
     pub const SOURCE: &str = "source";
+    /// The record's key within its source.
     pub const RECORD_KEY: &str = "record_key";
+    /// What the person is to the record, e.g. `mother`.
     pub const ROLE: &str = "role";
+    /// The file the record was read from.
     pub const FILE: &str = "file";
+    /// The record's line in its file (its row number, in a sheet).
     pub const ROW: &str = "row";
+    /// The record's position among its source's accepted rows (the staged `_index`).
     pub const SOURCE_ROW: &str = "source_row";
+    /// The ID number as the department wrote it.
     pub const CITIZEN_ID_RAW: &str = "citizen_id_raw";
+    /// The ID number cleaned, 15 digits upgraded to 18; null when nothing is left.
     pub const CITIZEN_ID: &str = "citizen_id";
+    /// What normalisation made of the number (`citizen_id::IdStatus::as_str`), e.g. `valid`.
     pub const ID_STATUS: &str = "id_status";
+    /// The name as the department wrote it.
     pub const NAME_RAW: &str = "name_raw";
+    /// The name's matching key: cleaned, traditional characters folded to simplified.
     pub const NAME_KEY: &str = "name_key";
+    /// Toneless pinyin of the name's matching key.
     pub const NAME_PINYIN: &str = "name_pinyin";
+    /// `M` or `F`.
     pub const SEX: &str = "sex";
+    /// The birth date, parsed from any of the departments' formats.
     pub const BIRTH_DATE: &str = "birth_date";
+    /// The birth date as the department wrote it.
     pub const BIRTH_DATE_RAW: &str = "birth_date_raw";
+    /// Ethnicity as the department writes it.
     pub const ETHNICITY: &str = "ethnicity";
+    /// Matching key of the address the department gives.
     pub const ADDRESS_KEY: &str = "address_key";
+    /// The household register number the person belongs to.
     pub const HOUSEHOLD_NO: &str = "household_no";
+    /// Whether the source is the authority on identity (the household register).
     pub const AUTHORITY: &str = "authority";
+    /// Whether a mention of this role that matches nobody starts a new person.
     pub const CREATES_PERSONS: &str = "creates_persons";
 }
 
+/// The mentions batch's schema, its columns in the order of `col`.
 pub fn schema() -> SchemaRef {
     use col::*;
     let text = |n: &str| Field::new(n, DataType::Utf8, true);
@@ -135,24 +156,40 @@ pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate) -> R
 
 /// Typed access to the mentions batch's columns.
 pub struct MentionColumns<'a> {
+    /// Source of each mention (`col::SOURCE`).
     pub source: &'a StringArray,
+    /// Record key of each mention within its source.
     pub record_key: &'a StringArray,
+    /// Role of each mention in its record.
     pub role: &'a StringArray,
+    /// Normalised ID number of each mention.
     pub citizen_id: &'a StringArray,
+    /// What normalisation made of each mention's number.
     pub id_status: &'a StringArray,
+    /// Name matching key of each mention.
     pub name_key: &'a StringArray,
+    /// Pinyin of each mention's name key.
     pub name_pinyin: &'a StringArray,
+    /// Sex of each mention, `M` or `F`.
     pub sex: &'a StringArray,
+    /// Address matching key of each mention.
     pub address_key: &'a StringArray,
+    /// Household register number of each mention.
     pub household_no: &'a StringArray,
+    /// Position of each mention's record among its source's accepted rows.
     pub source_row: &'a UInt32Array,
+    /// Birth date of each mention, in days since 1970-01-01.
     pub birth_date: &'a Date32Array,
+    /// Whether each mention comes from the authority register.
     pub authority: &'a BooleanArray,
+    /// Whether each mention's role starts a new person when it matches nobody.
     pub creates_persons: &'a BooleanArray,
+    /// Line of each mention's record in its file.
     pub row: &'a UInt64Array,
 }
 
 impl<'a> MentionColumns<'a> {
+    /// Views a batch of the mentions schema; panics if a column is missing.
     pub fn new(b: &'a RecordBatch) -> Self {
         let s = |n: &str| b.column_by_name(n).expect("mention column").as_string::<i32>();
         MentionColumns {
@@ -174,10 +211,12 @@ impl<'a> MentionColumns<'a> {
         }
     }
 
+    /// How many mentions the batch holds.
     pub fn len(&self) -> usize {
         self.source.len()
     }
 
+    /// Value `i` of a text column, or `None` when it is null or empty.
     pub fn text(a: &'a StringArray, i: usize) -> Option<&'a str> {
         (!a.is_null(i)).then(|| a.value(i)).filter(|v| !v.is_empty())
     }

@@ -25,16 +25,31 @@ use super::comparison::{AGREE, BIRTH, COMPARISONS, NAME, NAME_EXACT, NAME_HOMOPH
 /// same on every run, and so do the weights and the links.
 pub type PatternCounts = BTreeMap<Pattern, u64>;
 
+/// A linkage model file that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// The model file exists but cannot be read, is not a model, or is of another version's shape.
     #[error("cannot read the linkage model {path}: {message}; delete it and run with --retrain to learn a new one")]
-    Read { path: PathBuf, message: String },
+    Read {
+        /// The model file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The model cannot be saved.
     #[error("cannot write the linkage model {path}: {message}")]
-    Write { path: PathBuf, message: String },
+    Write {
+        /// The model file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 }
 
+/// One level of a comparison, with its learned m and u.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Level {
+    /// The level's name, e.g. `same number`.
     pub level: String,
     /// Share of one person's pairs on this level (among pairs where the comparison is made).
     pub m: f64,
@@ -44,8 +59,10 @@ pub struct Level {
     pub weight: f64,
 }
 
+/// One comparison with the m and u of each of its levels.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Comparison {
+    /// The comparison's name, e.g. `birth date`.
     pub comparison: String,
     /// Level 0 ("not compared") first; it weighs nothing.
     pub levels: Vec<Level>,
@@ -54,21 +71,28 @@ pub struct Comparison {
 /// What the model was learned from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Training {
+    /// Candidate pairs EM was run over.
     pub candidate_pairs: u64,
+    /// Random mention–person pairs u was counted over.
     pub random_pairs: u64,
+    /// EM iterations run until m settled (200 at most).
     pub em_iterations: u32,
     /// Matches EM expects among the candidate pairs.
     pub expected_matches: f64,
     /// Mentions and persons the prior was taken over.
     pub mentions: u64,
+    /// Persons the prior was taken over.
     pub persons: u64,
 }
 
+/// The Fellegi–Sunter linkage model: every level's m, u and weight, and the prior.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Model {
     /// log2 odds that a mention and a person drawn at random are one person.
     pub prior_weight: f64,
+    /// The comparisons in the order they are weighed (`comparison::COMPARISONS`).
     pub comparisons: Vec<Comparison>,
+    /// What the model was learned from.
     pub training: Training,
     /// The named mentions of the night it was learned on: an exact name's u is the share of
     /// them bearing it (0 in models of earlier versions: tonight's count is used).

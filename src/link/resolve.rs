@@ -53,6 +53,7 @@ impl Rule {
         RULES.into_iter().find(|r| r.as_str() == text)
     }
 
+    /// The rule's name as published in `link_rule`, e.g. `id_exact`.
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::Register => "register",
@@ -68,9 +69,11 @@ impl Rule {
     }
 }
 
+/// The night's linkage: each mention's person and rule, and the persons found.
 pub struct Linkage {
     /// Person index of each mention.
     pub person_of: Vec<Option<u32>>,
+    /// How each mention came to its person, or `Unmatched`.
     pub rule: Vec<Rule>,
     /// Match weight of the chosen candidate, or of the best one seen for unlinked mentions.
     pub weights: Vec<Option<f64>>,
@@ -84,6 +87,7 @@ pub struct Linkage {
     pub review: Vec<Option<(u32, f64)>>,
     /// The model the night was linked with, and whether it was learned tonight.
     pub model: Model,
+    /// Whether the model was learned tonight rather than loaded.
     pub trained: bool,
     /// Mentions whose link was carried over from last night without scoring (see `carry`).
     pub carried: u64,
@@ -152,9 +156,13 @@ fn side_of<'a>(m: &MentionColumns<'a>, i: usize) -> Side<'a> {
 /// What a run is told besides the mentions: thresholds, reviewers' decisions, the model of
 /// earlier nights (none: learn one) and, with that model, last night's links to carry over.
 pub struct Judgement<'a> {
+    /// The thresholds the linker decides by.
     pub options: &'a LinkageOptions,
+    /// Reviewers' decisions, which override the scores.
     pub decisions: &'a Decisions,
+    /// The model of earlier nights; without one, one is learned from tonight's mentions.
     pub model: Option<&'a Model>,
+    /// Last night's links compared with tonight's mentions (`carry::compare`); only with a model.
     pub previous: Option<&'a Previous<'a>>,
 }
 
@@ -201,6 +209,7 @@ impl Judgement<'_> {
     }
 }
 
+/// Links every mention: the register founds the persons, every other mention is scored and decided.
 pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
     let options = judgement.options;
     let n = m.len();

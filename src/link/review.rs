@@ -13,8 +13,11 @@ use serde::{Deserialize, Serialize};
 /// A mention as `source:record_key:role`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MentionRef {
+    /// The source's name in the pipeline.
     pub source: String,
+    /// The record's key within its source.
     pub record_key: String,
+    /// What the person is to the record, e.g. `insured`.
     pub role: String,
 }
 
@@ -34,37 +37,63 @@ impl std::fmt::Display for MentionRef {
     }
 }
 
+/// A reviewer's verdict on a mention and a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// The mention is that person: later runs link it to them.
     Same,
+    /// The mention is not that person: later runs never link it to them.
     Different,
 }
 
+/// One decision, as a line of the decisions file (JSON).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Decision {
+    /// The mention decided on.
     pub mention: MentionRef,
+    /// The person it is or is not, `P` + 16 hex digits.
     pub person_key: String,
+    /// Whether the mention is that person.
     pub decision: Verdict,
+    /// When it was recorded, RFC 3339 in UTC.
     pub decided_at: String,
 }
 
+/// The decisions file cannot be read, written or parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
+    /// The decisions file cannot be read, or a decision cannot be appended to it.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The decisions file.
+        path: PathBuf,
+        /// Why reading or writing failed.
+        source: std::io::Error,
+    },
+    /// A line of the decisions file is not a decision.
     #[error("{path}: line {line}: {message}; fix or remove the line")]
-    Bad { path: PathBuf, line: usize, message: String },
+    Bad {
+        /// The decisions file.
+        path: PathBuf,
+        /// The line at fault, from 1.
+        line: usize,
+        /// The JSON error.
+        message: String,
+    },
 }
 
 /// Every decision taken so far; a later decision on the same pair replaces an earlier one.
 #[derive(Debug, Default)]
 pub struct Decisions {
+    /// Mention → key of the person a reviewer said it is.
     pub same: HashMap<MentionRef, String>,
+    /// Mention and person key pairs a reviewer said are different people.
     pub different: HashSet<(MentionRef, String)>,
 }
 
 impl Decisions {
+    /// Reads every decision recorded in the warehouse; empty when there is no decisions file.
     pub fn load(warehouse: &Warehouse) -> Result<Decisions, ReviewError> {
         let path = warehouse.review_decisions();
         let mut out = Decisions::default();
@@ -91,6 +120,7 @@ impl Decisions {
         Ok(out)
     }
 
+    /// Whether no decision has been recorded.
     pub fn is_empty(&self) -> bool {
         self.same.is_empty() && self.different.is_empty()
     }

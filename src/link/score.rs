@@ -15,15 +15,23 @@ use super::model::Model;
 /// What is known of one side of a comparison.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Side<'a> {
+    /// The usable ID number (valid, or upgraded from 15 digits).
     pub citizen_id: Option<&'a str>,
+    /// The name's matching key.
     pub name_key: Option<&'a str>,
+    /// Toneless pinyin of the name key.
     pub pinyin: Option<&'a str>,
+    /// `M` or `F`.
     pub sex: Option<&'a str>,
+    /// Birth date, in days since 1970-01-01.
     pub birth_date: Option<i32>,
+    /// Matching key of the address.
     pub address_key: Option<&'a str>,
+    /// Household register number.
     pub household: Option<&'a str>,
     /// Birth date and sex written in the mention's own valid number.
     pub id_birth_date: Option<i32>,
+    /// Sex written in the mention's own valid number, `M` or `F`.
     pub id_sex: Option<&'a str>,
 }
 
@@ -166,6 +174,7 @@ pub struct NameFrequencies<'a> {
 }
 
 impl<'a> NameFrequencies<'a> {
+    /// Counts one mention's name and reading; a mention without both is not counted.
     pub fn count(&mut self, name_key: Option<&'a str>, pinyin: Option<&'a str>) {
         if let (Some(name), Some(reading)) = (name_key, pinyin) {
             *self.names.entry(name).or_default() += 1;
@@ -207,31 +216,41 @@ impl<'a> NameFrequencies<'a> {
 /// The weight of one comparison, for `explain`.
 #[derive(Debug, Clone)]
 pub struct Part {
+    /// The comparison's name, e.g. `birth date`.
     pub comparison: &'static str,
+    /// The level the pair is on, in words, with the name's frequency for an exact name or homophone.
     pub level: String,
+    /// The level's share of the match weight, log2(m/u).
     pub weight: f64,
 }
 
 /// A candidate's match weight and what made it.
 #[derive(Debug, Clone, Copy)]
 pub struct Score {
+    /// Match weight: log2 odds that mention and candidate are one person.
     pub weight: f64,
+    /// What the mention's number says about the candidate.
     pub id: IdEvidence,
+    /// The pair's level on each comparison.
     pub pattern: Pattern,
 }
 
 /// Weighs pairs under a model, knowing the night's name frequencies.
 pub struct Scorer<'a> {
+    /// The learned m and u of every level.
     pub model: &'a Model,
+    /// How common each name and reading is among the mentions.
     pub frequencies: &'a NameFrequencies<'a>,
 }
 
 impl Scorer<'_> {
+    /// Puts a pair on its levels and weighs them.
     pub fn score(&self, mention: &Side, candidate: &Side, id: IdEvidence) -> Score {
         let pattern = compare(mention, candidate, id);
         self.weigh(mention, pattern, id)
     }
 
+    /// Weighs a pair already on its levels.
     pub fn weigh(&self, mention: &Side, pattern: Pattern, id: IdEvidence) -> Score {
         let frequency = self.frequencies.of(mention, pattern[NAME]);
         Score { weight: self.model.match_weight(&pattern, frequency), id, pattern }

@@ -27,29 +27,39 @@ pub enum RunStatus {
     Failed,
 }
 
+/// How long one stage of the run took, and the memory in use when it ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageTiming {
+    /// The stage, e.g. `ingest`, `link`, `publish` or `commit`.
     pub stage: String,
+    /// Wall-clock time the stage took, in seconds.
     pub seconds: f64,
     /// The process's peak resident memory when the stage ended.
     pub peak_memory_bytes: u64,
 }
 
+/// What the night's linkage did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LinkSummary {
     /// The pipeline's thresholds this night was linked with.
     pub match_weight: f64,
+    /// The lead over the runner-up a link needed.
     pub margin_weight: f64,
     /// The model it was linked with, and whether it was learned tonight (else it is the model
     /// of earlier nights, kept in `<warehouse>/_linkage/model.json`).
     pub model_trained: bool,
+    /// The linkage model itself: every level's m, u and weight, and the prior.
     pub model: Model,
+    /// Mentions the linker read.
     pub mentions: u64,
+    /// Persons found: founded by register records or by mentions of roles that start persons.
     pub persons: u64,
+    /// Mention–candidate pairs scored.
     pub pairs_scored: u64,
     /// Mentions whose link was carried over from the night before without scoring.
     #[serde(default)]
     pub mentions_carried: u64,
+    /// Mentions per link rule, by its published name, e.g. `id_exact`.
     pub rules: BTreeMap<String, u64>,
     /// Reviewers' decisions that name a person no longer there (merged away, record gone):
     /// `mention same|different person_key`. They were not applied.
@@ -57,35 +67,53 @@ pub struct LinkSummary {
     pub decisions_not_applied: Vec<String>,
 }
 
+/// The record of one run, kept as `<warehouse>/_runs/<run_id>.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunManifest {
+    /// Layout version of the manifest (`SCHEMA_VERSION`).
     pub schema_version: u32,
+    /// The run's id: its start time in UTC, to the millisecond, e.g. `20261101T020000123Z`.
     pub run_id: String,
+    /// How the run ended.
     pub status: RunStatus,
     /// The night this run committed.
     pub night: Option<u32>,
     /// Where a failed or stopped run ended, and why.
     pub failed_stage: Option<String>,
+    /// The error that ended a failed or stopped run.
     pub reason: Option<String>,
+    /// The version of pophub that ran.
     pub pophub_version: String,
+    /// The pipeline's name (`[pipeline] name`).
     pub pipeline: String,
+    /// Path of the pipeline file, as it was given.
     pub pipeline_file: String,
+    /// SHA-256 of the pipeline file's bytes, in hex.
     pub pipeline_sha256: String,
+    /// The day the exports describe, `YYYY-MM-DD`: `[pipeline] as_of`, or the run's date.
     pub as_of: String,
+    /// When the run started, RFC 3339 in UTC.
     pub started_at: String,
+    /// When the run ended, RFC 3339 in UTC.
     pub finished_at: String,
+    /// The warehouse's root folder.
     pub warehouse: String,
+    /// Per source: the files read with their hashes, and rows read, accepted and quarantined.
     pub sources: Vec<SourceStats>,
     /// Drift found tonight (only warnings, or the night would not have published).
     pub drift: Vec<DriftEvent>,
     /// Absent when the run ended before linking.
     pub linkage: Option<LinkSummary>,
+    /// The table versions the run wrote (none is read before the night is committed).
     pub tables: Vec<TableVersion>,
+    /// Each stage's time and memory, in the order they ran.
     pub stages: Vec<StageTiming>,
+    /// The process's peak resident memory over the run, in bytes.
     pub peak_memory_bytes: u64,
 }
 
 impl RunManifest {
+    /// Writes the manifest to `<warehouse>/_runs/<run_id>.json`, whole or not at all.
     pub fn write(&self, warehouse: &Warehouse) -> Result<(), WarehouseError> {
         let text = serde_json::to_string_pretty(self).expect("manifest serialises");
         write_atomic(&warehouse.run_record(&self.run_id), text.as_bytes())

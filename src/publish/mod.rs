@@ -19,16 +19,43 @@ use crate::config::Pipeline;
 use crate::ingest::{INDEX_COLUMN, Quarantined, SourceTable};
 use crate::warehouse::{Night, TableVersion, Warehouse};
 
+/// A problem building or writing the published tables; nothing of the night is committed.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// DataFusion cannot register, plan or run what a table is built from.
     #[error("building table `{table}`: {source}")]
-    Engine { table: String, source: Box<datafusion::error::DataFusionError> },
+    Engine {
+        /// The table or view being built.
+        table: String,
+        /// The DataFusion error.
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    /// A table just written, or one of the night before, cannot be opened.
     #[error("Delta table `{table}`: {source}")]
-    Delta { table: String, source: Box<deltalake::DeltaTableError> },
+    Delta {
+        /// The published table.
+        table: String,
+        /// The Delta error.
+        source: Box<deltalake::DeltaTableError>,
+    },
+    /// A table's new Delta version cannot be written.
     #[error("writing Delta table `{table}` in {path}: {source}; nothing of tonight was committed")]
-    Write { table: String, path: PathBuf, source: Box<deltalake::DeltaTableError> },
+    Write {
+        /// The published table.
+        table: String,
+        /// The table's folder in the warehouse.
+        path: PathBuf,
+        /// The Delta error.
+        source: Box<deltalake::DeltaTableError>,
+    },
+    /// A table's folder cannot be created.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The folder.
+        path: PathBuf,
+        /// Why creating it failed.
+        source: std::io::Error,
+    },
 }
 
 /// The published tables, in the order they are built (later ones read earlier ones), and their SQL.

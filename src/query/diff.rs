@@ -29,25 +29,37 @@ const COLUMNS: &[&str] = &[
 
 const KEY_EVENT_KINDS: &[&str] = &["merged", "split", "linked", "unlinked"];
 
+/// A table's row count on both nights.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableDelta {
+    /// The published table, e.g. `person`.
     pub table: String,
+    /// Rows on the `from` night (0 if it has no such table).
     pub rows_from: u64,
+    /// Rows on the `to` night (0 if it has no such table).
     pub rows_to: u64,
 }
 
+/// What changed from one night to another, in figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct Diff {
+    /// The night compared from.
     pub from: u32,
+    /// The night compared to.
     pub to: u32,
+    /// The day the `from` night's exports describe, `YYYY-MM-DD`.
     pub from_as_of: String,
+    /// The day the `to` night's exports describe, `YYYY-MM-DD`.
     pub to_as_of: String,
+    /// Persons the `to` night has and the `from` night does not.
     pub persons_added: u64,
+    /// Persons the `from` night has and the `to` night does not.
     pub persons_gone: u64,
     /// Key events of the nights after `from` up to `to`, by kind (rows of `person_key_event`).
     pub key_events: Vec<(String, u64)>,
     /// Persons of both nights whose column changed, by column.
     pub attribute_changes: Vec<(String, u64)>,
+    /// Every table of either night, with its rows on both.
     pub tables: Vec<TableDelta>,
 }
 

@@ -19,20 +19,30 @@ use datafusion::prelude::{DataFrame, SessionContext};
 
 use crate::warehouse::{Night, NightLog, Warehouse, WarehouseError};
 
+/// A problem answering a query on a night.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    /// A warehouse file cannot be read, the night is not there, or its tables cannot be opened.
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    /// DataFusion cannot parse, plan or run the SQL.
     #[error("{0}")]
     Sql(Box<datafusion::error::DataFusionError>),
+    /// A file the query reads (the exclusion list) or writes (`--out`) cannot be opened.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why opening it failed.
+        source: std::io::Error,
+    },
     /// Something asked for that the night does not have (a mention, a person).
     #[error("{0}")]
     NotFound(String),
     /// An input the user gave that cannot be used (an exclusion list line).
     #[error("{0}")]
     BadInput(String),
+    /// The results cannot be formatted or written, e.g. more rows than an Excel sheet holds.
     #[error("writing results: {0}")]
     Output(String),
 }
@@ -69,11 +79,14 @@ pub async fn count(ctx: &SessionContext, sql: &str) -> datafusion::error::Result
 
 /// A query's result: its schema, which stands also when there is no row, and its batches.
 pub struct Rows {
+    /// The result's columns, there also when there is no row.
     pub schema: SchemaRef,
+    /// The rows, in the order the query gave them.
     pub batches: Vec<RecordBatch>,
 }
 
 impl Rows {
+    /// Runs a planned query to the end and keeps its result.
     pub async fn collect(frame: DataFrame) -> Result<Rows, QueryError> {
         let planned = frame.schema().inner().clone();
         let batches = frame.collect().await?;
@@ -91,9 +104,13 @@ impl Rows {
 /// How results are shown or written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
+    /// A text table for a terminal, followed by the row count.
     Table,
+    /// CSV with a header line.
     Csv,
+    /// JSON lines: one object per row.
     Json,
+    /// A Parquet file (needs `--out`).
     Parquet,
     /// An Excel workbook: IDs as text cells, dates as date cells.
     Xlsx,

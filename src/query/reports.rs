@@ -16,13 +16,19 @@ use super::{QueryError, Rows};
 use crate::identity::citizen_id;
 use crate::identity::dates::{to_date32, years_before};
 
+/// The SQL of the deceased-pensions report (`reports/deceased_pensions.sql`).
 pub const DECEASED_PENSIONS_SQL: &str = include_str!("../../reports/deceased_pensions.sql");
+/// The SQL of the voter-roll report (`reports/voter_roll.sql`); it takes `$district` and
+/// `$latest_birth_date`, and reads the table `excluded`.
 pub const VOTER_ROLL_SQL: &str = include_str!("../../reports/voter_roll.sql");
 
+/// Pension payments for months after the month the person died, by the earliest death evidence.
 pub async fn deceased_pensions(ctx: &SessionContext) -> Result<Rows, QueryError> {
     Rows::sql(ctx, DECEASED_PENSIONS_SQL).await
 }
 
+/// The voters of district `district` (its six-digit code) on `election_day`: aged 18 or over,
+/// registered there, with no death evidence, and not on the `exclude` list (one ID number a line).
 pub async fn voter_roll(ctx: &SessionContext, district: &str, election_day: NaiveDate, exclude: Option<&Path>) -> Result<Rows, QueryError> {
     let excluded = match exclude {
         Some(path) => read_exclusion_list(path, election_day)?,

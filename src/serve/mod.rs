@@ -29,16 +29,36 @@ use audit::{AuditLog, Event, Record};
 /// What can stop the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The warehouse or a role's catalog could not be opened.
     #[error(transparent)]
     Access(#[from] AccessError),
-    #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    /// The address is taken or not ours.
+    #[error("cannot listen on {addr}: {source}; pick another --listen address")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why the bind failed.
+        source: std::io::Error,
+    },
+    /// The certificate or key cannot be used.
     #[error("TLS: {path}: {message}")]
-    Tls { path: PathBuf, message: String },
+    Tls {
+        /// The PEM file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Options that do not go together.
     #[error("{0}")]
     BadInput(String),
+    /// The audit log could not be written or read.
     #[error("audit log {path}: {message}")]
-    Audit { path: PathBuf, message: String },
+    Audit {
+        /// The audit table's folder.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
 }
 
 /// How `pophub serve` was asked to run.

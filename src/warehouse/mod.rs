@@ -30,22 +30,61 @@ use std::path::{Path, PathBuf};
 pub use lock::WriterLock;
 pub use nights::{Night, NightLog, TableVersion};
 
+/// A problem with the warehouse on disk, or a request it cannot honour.
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
+    /// A warehouse file or folder cannot be read, written or removed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why the operation failed.
+        source: std::io::Error,
+    },
+    /// A warehouse file does not parse, is of another layout version, or is missing when it must
+    /// exist (a committed night's manifest).
     #[error("{path}: {message}; the file is damaged: restore it from a backup (pophub never writes it in place)")]
-    Corrupt { path: PathBuf, message: String },
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Another process holds the writer lock.
     #[error("{warehouse} is locked by {holder}; wait for it to finish, or stop that process")]
-    Locked { warehouse: PathBuf, holder: String },
+    Locked {
+        /// The warehouse's folder.
+        warehouse: PathBuf,
+        /// Who holds the lock: command, pid, host and since when.
+        holder: String,
+    },
+    /// The warehouse (this folder) has no current night: nothing was ever committed.
     #[error("{0} has no committed night; run `pophub run PIPELINE --warehouse {0}` first")]
     NoNight(PathBuf),
+    /// The night asked for was never committed, or vacuum removed it.
     #[error("night {night} is not in {warehouse}: {available}")]
-    UnknownNight { warehouse: PathBuf, night: u32, available: String },
+    UnknownNight {
+        /// The warehouse's folder.
+        warehouse: PathBuf,
+        /// The night asked for.
+        night: u32,
+        /// Why it is not there, and the nights that can be read.
+        available: String,
+    },
+    /// A request refused, with the reason: a vacuum that would remove the current night, a night
+    /// without a table the run needs.
     #[error("{0}")]
     Refused(String),
+    /// A night's Delta table cannot be opened at its pinned version, or vacuumed.
     #[error("table `{table}` of night {night}: {source}")]
-    Delta { table: String, night: u32, source: Box<deltalake::DeltaTableError> },
+    Delta {
+        /// The published table.
+        table: String,
+        /// The night whose version was being opened (for a vacuum, the current night).
+        night: u32,
+        /// The Delta error.
+        source: Box<deltalake::DeltaTableError>,
+    },
 }
 
 /// The paths of one warehouse.
@@ -55,10 +94,12 @@ pub struct Warehouse {
 }
 
 impl Warehouse {
+    /// The warehouse in this folder; nothing is read or created yet.
     pub fn new(root: &Path) -> Warehouse {
         Warehouse { root: root.to_path_buf() }
     }
 
+    /// The warehouse's folder.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -68,18 +109,22 @@ impl Warehouse {
         self.root.join(name)
     }
 
+    /// `_nights/log.json`: the committed nights and which one is current.
     pub fn night_log(&self) -> PathBuf {
         self.root.join("_nights").join("log.json")
     }
 
+    /// `_runs/<run_id>.json`: a run's manifest.
     pub fn run_record(&self, run_id: &str) -> PathBuf {
         self.root.join("_runs").join(format!("{run_id}.json"))
     }
 
+    /// `_staging/`: every run's accepted rows until they are published.
     pub fn staging_root(&self) -> PathBuf {
         self.root.join("_staging")
     }
 
+    /// `_staging/<run_id>/`: a run's accepted rows until they are published.
     pub fn staging(&self, run_id: &str) -> PathBuf {
         self.staging_root().join(run_id)
     }
@@ -94,10 +139,12 @@ impl Warehouse {
         self.root.join("_sources")
     }
 
+    /// `_review/decisions.jsonl`: reviewers' decisions, one JSON object a line.
     pub fn review_decisions(&self) -> PathBuf {
         self.root.join("_review").join("decisions.jsonl")
     }
 
+    /// `_lock`: the file the writer lock is taken on; it names the holder.
     pub fn lock_file(&self) -> PathBuf {
         self.root.join("_lock")
     }

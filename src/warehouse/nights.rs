@@ -13,9 +13,11 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// A table as one night published it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableVersion {
+    /// The published table, e.g. `person`.
     pub name: String,
     /// The Delta version readers of this night open.
     pub version: u64,
+    /// Rows in that version.
     pub rows: u64,
 }
 
@@ -24,15 +26,19 @@ pub struct TableVersion {
 pub struct Night {
     /// 1, 2, 3… in commit order.
     pub night: u32,
+    /// The run that committed the night (`_runs/<run_id>.json`).
     pub run_id: String,
     /// The day the exports describe.
     pub as_of: String,
+    /// When that run started, RFC 3339 in UTC.
     pub started_at: String,
+    /// When that run ended, RFC 3339 in UTC.
     pub finished_at: String,
     /// Whether the linkage model was learned by this night's run.
     pub model_trained: bool,
     /// The run that learned the model this night was linked with (`_linkage/<run_id>.json`).
     pub model_run: String,
+    /// Every published table with the version the night pinned.
     pub tables: Vec<TableVersion>,
     /// Set by `vacuum` once the files only this night needed may be gone: it can no longer be read.
     #[serde(default)]
@@ -40,6 +46,7 @@ pub struct Night {
 }
 
 impl Night {
+    /// The version of the named table the night pinned, if it published one.
     pub fn table(&self, name: &str) -> Option<&TableVersion> {
         self.tables.iter().find(|t| t.name == name)
     }
@@ -52,19 +59,25 @@ pub struct NightEvent {
     pub action: String,
     /// The night committed, rolled back to, or the oldest night kept by a vacuum.
     pub night: u32,
+    /// When it was done, RFC 3339 in UTC.
     pub at: String,
     /// `user@host`.
     pub by: String,
+    /// More about it, e.g. `run <run_id>` or `from night 3`.
     pub detail: String,
 }
 
+/// `_nights/log.json`: every committed night, which one is current, and what was done to the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NightLog {
+    /// Layout version of the log (`SCHEMA_VERSION`).
     pub schema_version: u32,
     /// The night readers see; `None` only before the first commit.
     pub current: Option<u32>,
+    /// Every committed night, in commit order (vacuumed ones too).
     pub nights: Vec<Night>,
+    /// Everything done to the log, oldest first.
     pub events: Vec<NightEvent>,
 }
 
@@ -88,6 +101,7 @@ impl NightLog {
         Ok(log)
     }
 
+    /// The night readers see, if one was ever committed.
     pub fn current(&self) -> Option<&Night> {
         self.current.and_then(|n| self.nights.iter().find(|x| x.night == n))
     }
@@ -231,6 +245,7 @@ pub fn who() -> String {
     format!("{user}@{}", host())
 }
 
+/// This machine's host name; `localhost` when it cannot be read.
 pub fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
 }

@@ -9,14 +9,19 @@ use deltalake::operations::vacuum::VacuumMode;
 
 use super::{NightLog, Warehouse, WarehouseError, WriterLock, tables};
 
+/// What a vacuum kept and removed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VacuumReport {
+    /// The nights still readable, oldest first.
     pub kept_nights: Vec<u32>,
+    /// The nights this vacuum made unreadable.
     pub removed_nights: Vec<u32>,
     /// Files deleted, per table.
     pub files_deleted: BTreeMap<String, usize>,
 }
 
+/// Keeps the last `keep_nights` readable nights (the current one must be among them) and deletes
+/// every table file none of them needs.
 pub async fn vacuum(warehouse: &Warehouse, lock: &WriterLock, keep_nights: usize) -> Result<VacuumReport, WarehouseError> {
     let mut log = NightLog::load(warehouse)?;
     let current = log.current().ok_or_else(|| WarehouseError::NoNight(warehouse.root().to_path_buf()))?.night;
