@@ -2,7 +2,7 @@
 # Benchmark: the SQL server under load on a generated city of N people (1,000,000 for the issue's
 # figures): 50 concurrent psycopg clients x 200 statements each, a mix of person profiles, voter-roll
 # counts and a join, as an analyst (masked) over the wire. Prints errors (must be 0), throughput, and
-# p50/p95/p99 latency per kind and overall.
+# p50/p95/p99 latency per kind and overall; first the profile's latency with one client.
 # Usage: bench/serve.sh [N] [SEED] [WORKDIR] [CLIENTS] [STATEMENTS]   (PROFILE=dev for the debug build)
 # The city and its warehouse are kept in WORKDIR and reused when they exist.
 set -euo pipefail
@@ -29,5 +29,8 @@ for _ in $(seq 600); do (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
 # Sample IDs to look up: whole numbers are known to the operator who runs the benchmark.
 "$bin" sql "SELECT citizen_id FROM person WHERE citizen_id IS NOT NULL ORDER BY person_key LIMIT 2000" --warehouse "$work/warehouse" --format csv | tail -n +2 > "$work/ids.txt"
 districts=$("$bin" sql "SELECT DISTINCT district_code FROM person WHERE district_code IS NOT NULL" --warehouse "$work/warehouse" --format csv | tail -n +2 | paste -sd, -)
-/usr/bin/time -f "  server peak: see below; load client: %e s wall" "$venv/bin/python" bench/serve_load.py "$port" "$work/ids.txt" "$districts" "$clients" "$statements"
+echo "one client, profiles only (the latency of a lookup on an idle server):"
+"$venv/bin/python" bench/serve_load.py "$port" "$work/ids.txt" "$districts" 1 200 profile
+echo "$clients concurrent clients, the mix:"
+"$venv/bin/python" bench/serve_load.py "$port" "$work/ids.txt" "$districts" "$clients" "$statements"
 ps -o rss= -p $server | awk '{printf "  server resident memory after the load: %d MB\n", $1/1024}'

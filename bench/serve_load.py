@@ -1,11 +1,12 @@
 """Load for bench/serve.sh: CLIENTS threads, each its own connection, each running STATEMENTS
-statements drawn in turn from three kinds: a person profile (person_profile(ID)), a voter-roll
+statements drawn in turn from three kinds (or only the comma-separated KINDS given): a person profile (person_profile(ID)), a voter-roll
 count of a district (adults, living, registered there), and a join (a person's houses). Prints
 errors, throughput and latency percentiles per kind and overall."""
 import random, sys, threading, time
 import psycopg
 
 port, ids_file, districts, clients, statements = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(","), int(sys.argv[4]), int(sys.argv[5])
+only = sys.argv[6].split(",") if len(sys.argv) > 6 else None
 ids = [line.strip() for line in open(ids_file) if line.strip()]
 KINDS = {
     "profile": lambda r: f"SELECT section, item, value FROM person_profile('{r.choice(ids)}')",
@@ -18,6 +19,8 @@ KINDS = {
         "JOIN house h ON h.house_key = ph.house_key WHERE p.person_key = (SELECT value FROM person_profile('%s') WHERE section = 'person' AND item = 'person_key' LIMIT 1)" % r.choice(ids)
     ),
 }
+if only:
+    KINDS = {k: v for k, v in KINDS.items() if k in only}
 latencies = {k: [] for k in KINDS}
 errors = []
 lock = threading.Lock()

@@ -41,7 +41,9 @@ pub async fn write(ctx: &SessionContext, warehouse: &Warehouse, name: &str, rows
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page);
-    for column in key.into_iter().chain(rows.schema().has_column_with_unqualified_name("citizen_id").then_some("citizen_id")) {
+    // The other columns the profile looks rows up by.
+    let looked_up = ["citizen_id", "household_no"].into_iter().filter(|c| rows.schema().has_column_with_unqualified_name(c));
+    for column in key.into_iter().chain(looked_up) {
         properties = properties.set_column_bloom_filter_enabled(column.into(), true);
     }
     // The writer plans what it is given as is: optimised first (subqueries become joins).

@@ -114,17 +114,16 @@ async fn person_keys(lookup: &SessionContext, wanted: &str) -> Result<Vec<String
     use arrow::array::AsArray;
     use datafusion::prelude::{col, lit};
     let wanted = wanted.trim();
-    let persons = lookup.table("person").await?;
     let frame = if is_person_key(wanted) {
-        persons.filter(col("person_key").eq(lit(wanted)))?.select_columns(&["person_key"])?
+        lookup.table("person").await?.filter(col("person_key").eq(lit(wanted)))?.select_columns(&["person_key"])?
     } else {
+        // Every person's founding record is one of its mentions, so the mentions alone answer.
         let number = crate::identity::citizen_id::normalize(wanted, chrono::Local::now().date_naive()).text;
-        let mentions = lookup
+        lookup
             .table("person_source")
             .await?
-            .filter(col("citizen_id").eq(lit(number.clone())).and(col("person_key").is_not_null()))?
-            .select_columns(&["person_key"])?;
-        persons.filter(col("citizen_id").eq(lit(number)))?.select_columns(&["person_key"])?.union(mentions)?.distinct()?
+            .filter(col("citizen_id").eq(lit(number)).and(col("person_key").is_not_null()))?
+            .select_columns(&["person_key"])?
     };
     let mut keys = Vec::new();
     for batch in frame.collect().await? {
@@ -164,7 +163,22 @@ fn select(section: &str, item: &str, value: &str, lineage: [&str; 4], dates: [&s
 
 const NO_DATES: [&str; 2] = ["NULL", "NULL"];
 
-fn sections(keys: &str) -> Vec<Section> {
+/// What the person rows and their houses tell, as SQL, so no section joins a whole table: the
+/// households' numbers, the houses' keys (literal lists, `NULL` for none), and each person's
+/// death date (a CASE on `pp.person_key`).
+struct Known {
+    households: String,
+    houses: String,
+    death: String,
+}
+
+fn literals<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    let list: Vec<String> = values.map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
+    if list.is_empty() { "NULL".into() } else { list.join(", ") }
+}
+
+fn sections(keys: &str, known: &Known) -> Vec<Section> {
+    let Known { households, houses, death } = known;
     vec![
         Section {
             tables: &["person_source"],
@@ -182,7 +196,7 @@ fn sections(keys: &str) -> Vec<Section> {
                 "m.person_key || ' ' || COALESCE(m.name, '')",
                 ["'household_register'", "m.household_no", "NULL", "NULL"],
                 NO_DATES,
-                &format!("FROM person p JOIN person m ON m.household_no = p.household_no WHERE p.person_key IN ({keys}) AND m.person_key NOT IN ({keys})"),
+                &format!("FROM person m WHERE m.household_no IN ({households}) AND m.person_key NOT IN ({keys})"),
             ),
         },
         Section {
@@ -205,7 +219,10 @@ fn sections(keys: &str) -> Vec<Section> {
                 "ph.house_key || ' ' || COALESCE(h.address, '') || COALESCE(' ' || ph.share, '')",
                 ["ph.source", "ph.record_key", "NULL", "NULL"],
                 ["h.registered_on", "NULL"],
-                &format!("FROM person_house ph LEFT JOIN house h ON h.house_key = ph.house_key WHERE ph.person_key IN ({keys})"),
+                &format!(
+                    "FROM person_house ph LEFT JOIN (SELECT house_key, address, registered_on FROM house WHERE house_key IN ({houses})) h \
+                     ON h.house_key = ph.house_key WHERE ph.person_key IN ({keys})"
+                ),
             ),
         },
         Section {
@@ -220,14 +237,17 @@ fn sections(keys: &str) -> Vec<Section> {
             ),
         },
         Section {
-            tables: &["pension_payment", "person"],
+            tables: &["pension_payment"],
             sql: select(
                 "pension",
                 "COALESCE(pp.benefit, '')",
-                "CAST(COUNT(*) AS VARCHAR) || ' months paid, ' || CAST(ROUND(SUM(pp.amount), 2) AS VARCHAR) || ' in all, ' || CAST(SUM(CASE WHEN p.death_date IS NOT NULL AND pp.month > p.death_date THEN 1 ELSE 0 END) AS VARCHAR) || ' months after death'",
+                &format!(
+                    "CAST(COUNT(*) AS VARCHAR) || ' months paid, ' || CAST(ROUND(SUM(pp.amount), 2) AS VARCHAR) || ' in all, ' || \
+                     CAST(SUM(CASE WHEN pp.month > {death} THEN 1 ELSE 0 END) AS VARCHAR) || ' months after death'"
+                ),
                 ["pp.source", "NULL", "NULL", "NULL"],
                 ["MIN(pp.month)", "MAX(pp.month)"],
-                &format!("FROM pension_payment pp JOIN person p ON p.person_key = pp.person_key WHERE pp.person_key IN ({keys}) GROUP BY pp.source, pp.benefit"),
+                &format!("FROM pension_payment pp WHERE pp.person_key IN ({keys}) GROUP BY pp.source, pp.benefit"),
             ),
         },
         Section {
@@ -291,7 +311,38 @@ async fn sections_of(ctx: &SessionContext, keys: &[String]) -> Result<Vec<Record
     let list = keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
     let persons = ctx.sql(&format!("SELECT * FROM person WHERE person_key IN ({list}) ORDER BY person_key")).await?.collect().await?;
     let mut out = vec![person_items(&persons)?];
-    let parts: Vec<String> = sections(&list)
+    let column = |name: &str| -> Result<Vec<(String, Option<String>)>> {
+        use arrow::array::{Array, AsArray};
+        let mut values = Vec::new();
+        for b in &persons {
+            let keys = arrow::compute::cast(b.column_by_name("person_key").expect("person has person_key"), &DataType::Utf8)?;
+            let Some(c) = b.column_by_name(name) else { continue };
+            let c = arrow::compute::cast(c, &DataType::Utf8)?;
+            for i in 0..b.num_rows() {
+                values.push((keys.as_string::<i32>().value(i).to_string(), c.is_valid(i).then(|| c.as_string::<i32>().value(i).to_string())));
+            }
+        }
+        Ok(values)
+    };
+    let households = column("household_no")?;
+    let deaths: Vec<String> = column("death_date")?.into_iter().filter_map(|(k, d)| d.map(|d| format!("WHEN '{k}' THEN DATE '{d}'"))).collect();
+    let houses = if ctx.table_exist("person_house")? {
+        let frame = ctx.sql(&format!("SELECT DISTINCT house_key FROM person_house WHERE person_key IN ({list})")).await?.collect().await?;
+        let mut keys = Vec::new();
+        for b in frame {
+            let c = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+            keys.extend(arrow::array::AsArray::as_string::<i32>(&c).iter().flatten().map(str::to_string));
+        }
+        keys
+    } else {
+        Vec::new()
+    };
+    let known = Known {
+        households: literals(households.iter().filter_map(|(_, h)| h.as_deref())),
+        houses: literals(houses.iter().map(String::as_str)),
+        death: if deaths.is_empty() { "NULL".into() } else { format!("CASE pp.person_key {} END", deaths.join(" ")) },
+    };
+    let parts: Vec<String> = sections(&list, &known)
         .into_iter()
         .enumerate()
         .filter(|(_, section)| section.tables.iter().all(|t| ctx.table_exist(*t).unwrap_or(false)))
