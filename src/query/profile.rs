@@ -164,8 +164,9 @@ fn select(section: &str, item: &str, value: &str, lineage: [&str; 4], dates: [&s
 const NO_DATES: [&str; 2] = ["NULL", "NULL"];
 
 /// What the person rows and their houses tell, as SQL, so no section joins a whole table: the
-/// households' numbers, the houses' keys (literal lists, `NULL` for none), and each person's
-/// death date (a CASE on `pp.person_key`).
+/// households' numbers, the houses' keys (literal lists; `''` for none, which no row has: an
+/// `IN (NULL)` filter is not applied by DataFusion 55 here), and each person's death date (a
+/// CASE on `pp.person_key`).
 struct Known {
     households: String,
     houses: String,
@@ -174,7 +175,7 @@ struct Known {
 
 fn literals<'a>(values: impl Iterator<Item = &'a str>) -> String {
     let list: Vec<String> = values.map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
-    if list.is_empty() { "NULL".into() } else { list.join(", ") }
+    if list.is_empty() { "''".into() } else { list.join(", ") }
 }
 
 fn sections(keys: &str, known: &Known) -> Vec<Section> {
@@ -338,7 +339,8 @@ async fn sections_of(ctx: &SessionContext, keys: &[String]) -> Result<Vec<Record
         Vec::new()
     };
     let known = Known {
-        households: literals(households.iter().filter_map(|(_, h)| h.as_deref())),
+        // An empty household number is no household (people registered elsewhere).
+        households: literals(households.iter().filter_map(|(_, h)| h.as_deref()).filter(|h| !h.trim().is_empty())),
         houses: literals(houses.iter().map(String::as_str)),
         death: if deaths.is_empty() { "NULL".into() } else { format!("CASE pp.person_key {} END", deaths.join(" ")) },
     };
