@@ -219,19 +219,14 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
 
 /// Tells a client over the limit why, in the protocol's own terms (SQLSTATE 53300), and closes.
 async fn refuse_connection(mut socket: tokio::net::TcpStream, max: usize) {
+    use datafusion_postgres::pgwire::error::ErrorInfo;
+    use datafusion_postgres::pgwire::messages::Message;
+    use datafusion_postgres::pgwire::messages::response::ErrorResponse;
     use tokio::io::AsyncWriteExt;
     let message = format!("too many connections: this server serves {max} at once (access.max_connections)");
-    // An ErrorResponse ('E') with severity, code and message fields.
-    let mut fields = Vec::new();
-    for (tag, value) in [(b'S', "FATAL"), (b'V', "FATAL"), (b'C', "53300"), (b'M', message.as_str())] {
-        fields.push(tag);
-        fields.extend_from_slice(value.as_bytes());
-        fields.push(0);
+    let mut frame = bytes::BytesMut::new();
+    if ErrorResponse::from(ErrorInfo::new("FATAL".into(), "53300".into(), message)).encode(&mut frame).is_ok() {
+        let _ = socket.write_all(&frame).await;
     }
-    fields.push(0);
-    let mut frame = vec![b'E'];
-    frame.extend_from_slice(&((fields.len() + 4) as u32).to_be_bytes());
-    frame.extend_from_slice(&fields);
-    let _ = socket.write_all(&frame).await;
     let _ = socket.shutdown().await;
 }

@@ -393,7 +393,7 @@ async fn copy_out(ctx: &SessionContext, copy: &CopyOut) -> Result<Response, Erro
         }
     };
     let batches = frame.execute_stream().await.map_err(|e| engine_error(&e))?;
-    let names = frame_names(&fields);
+    let names: Vec<String> = fields.iter().map(|f| f.name().to_string()).collect();
     let columns = fields.len();
     let rows = batches.flat_map(move |batch| {
         let rows: Vec<PgWireResult<CopyData>> = match batch {
@@ -418,10 +418,6 @@ async fn copy_out(ctx: &SessionContext, copy: &CopyOut) -> Result<Response, Erro
     });
     let response = CopyResponse::new(0, columns, futures::stream::iter(header.map(Ok)).chain(rows));
     Ok(Response::CopyOut(response))
-}
-
-fn frame_names(fields: &[FieldInfo]) -> Vec<String> {
-    fields.iter().map(|f| f.name().to_string()).collect()
 }
 
 #[async_trait]
