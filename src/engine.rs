@@ -13,11 +13,17 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 /// knows pophub's functions, evaluated as of the given day; `SHOW TABLES` and `DESCRIBE` work.
 /// With a memory limit, sorts and aggregations spill to disk instead of growing past it.
 pub fn session(as_of: NaiveDate, memory_limit: Option<usize>) -> SessionContext {
+    session_on(as_of, runtime(memory_limit))
+}
+
+/// A runtime for sessions: a memory pool of `memory_limit` bytes (unbounded without) and the
+/// default disk manager to spill to.
+pub fn runtime(memory_limit: Option<usize>) -> Arc<RuntimeEnv> {
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
     }
-    session_on(as_of, Arc::new(runtime.build().expect("runtime with default disk manager")))
+    Arc::new(runtime.build().expect("runtime with default disk manager"))
 }
 
 /// The same session on a given runtime: sessions sharing one runtime share its object stores, so

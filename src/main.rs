@@ -312,6 +312,10 @@ enum Report {
     },
 }
 
+/// mimalloc rather than glibc's malloc: a third less peak memory for a night (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

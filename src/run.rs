@@ -63,6 +63,7 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Warehouse, options: RunOptions
         linkage: None,
         tables: Vec::new(),
         stages: Vec::new(),
+        publish_stages: Vec::new(),
         peak_memory_bytes: 0,
     };
     // Accepted rows wait in a staging folder of the warehouse until they are published; the
@@ -120,7 +121,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     }
 
     record.failed_stage = Some("identity".into());
-    let mentions = link::mentions::build(pipeline, &tables, as_of);
+    let mentions = link::mentions::build(pipeline, &tables, as_of, staging)?;
     lap("identity", record, &mut clock);
 
     record.failed_stage = Some("link".into());
@@ -143,16 +144,19 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
         _ => None,
     };
     lap("previous_links", record, &mut clock);
-    let (linked, linkage) = link::link(&mentions, &pipeline.linkage, &decisions, stored.as_ref(), carry_from.as_ref());
+    let linkage = link::link(&mentions.linker, &pipeline.linkage, pipeline.engine.threads(), &decisions, stored.as_ref(), carry_from.as_ref());
     drop(carry_from);
-    drop(mentions);
-    let persons: std::collections::HashSet<&str> = linkage.keys.iter().map(String::as_str).collect();
+    let link::mentions::Mentions { linker, staged: staged_mentions } = mentions;
+    drop(linker);
+    let decided: std::collections::HashSet<link::PersonKey> =
+        decisions.same.values().chain(decisions.different.iter().map(|(_, k)| k)).filter_map(|k| link::PersonKey::parse(k)).collect();
+    let persons: std::collections::HashSet<link::PersonKey> = linkage.keys.iter().copied().filter(|k| decided.contains(k)).collect();
     let mut decisions_not_applied: Vec<String> = decisions
         .same
         .iter()
         .map(|(m, k)| (m, "same", k))
         .chain(decisions.different.iter().map(|(m, k)| (m, "different", k)))
-        .filter(|(_, _, k)| !persons.contains(k.as_str()))
+        .filter(|(_, _, k)| link::PersonKey::parse(k).is_none_or(|k| !persons.contains(&k)))
         .map(|(m, verdict, k)| format!("{m} {verdict} {k}"))
         .collect();
     decisions_not_applied.sort();
@@ -173,15 +177,13 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
         rules,
         decisions_not_applied,
     };
-    drop(linkage);
     lap("link", record, &mut clock);
     crash_point("run-linked");
 
-    // Publish joins hold their smaller side (persons, mentions) in memory; DataFusion cannot
-    // spill a hash join, so the ingest memory limit does not apply here.
+    // Publish's sorts and aggregations spill beyond the engine's pool; its hash joins must fit.
     record.failed_stage = Some("publish".into());
-    let ctx = crate::engine::session(as_of, None);
-    record.tables = publish::publish(&ctx, pipeline, &tables, linked, warehouse, previous.as_ref(), (as_of, &record.run_id)).await?;
+    let ctx = crate::engine::session(as_of, Some(pipeline.engine.memory_limit_mb << 20));
+    (record.tables, record.publish_stages) = publish::publish(&ctx, pipeline, &tables, (&staged_mentions, linkage), staging, warehouse, previous.as_ref(), (as_of, &record.run_id), pipeline.engine.threads()).await?;
     let model_run = match &previous {
         Some(night) if !summary.model_trained => night.model_run.clone(),
         _ => {

@@ -121,7 +121,7 @@ fn a_full_disk_fails_the_night_naming_the_path_and_commits_nothing() {
     let data = generated(1500, 31, 1);
     // Tmpfs warehouses too small for the night: the first fills up while staging the rows, the
     // second while publishing the tables.
-    for (size, stage) in [("400k", "staging its accepted rows in"), ("560k", "writing Delta table")] {
+    for (size, stage) in [("400k", "staging its accepted rows in"), ("1500k", "writing Delta table")] {
         let dir = tempfile::tempdir().unwrap();
         let mount = dir.path().join("small");
         std::fs::create_dir_all(&mount).unwrap();

@@ -76,6 +76,9 @@ pub struct Pipeline {
     /// `[access]`: the server's limits and the roles the pipeline adds.
     #[serde(default)]
     pub access: access::AccessOptions,
+    /// `[engine]`: the cores and memory a night may use.
+    #[serde(default)]
+    pub engine: EngineOptions,
     /// Every `[[source]]`, in the order the file declares them.
     #[serde(rename = "source")]
     pub sources: Vec<Source>,
@@ -103,6 +106,29 @@ options! {
         /// Memory pool of ingest's mapping queries (one batch at a time), in MB. Files
         /// themselves stream in chunks whatever their size.
         pub memory_limit_mb: usize = 256,
+    }
+}
+
+options! {
+    /// `[engine]`: the cores and memory a night may use.
+    pub struct EngineOptions {
+        /// Threads the night works on (sources read, mentions scored, tables written at a
+        /// time); 0 takes every core. The results are the same for any number.
+        pub threads: usize = 0,
+        /// Memory pool of publish's queries, in MB: sorts and aggregations spill to disk beyond
+        /// it, and a join that cannot fit in it fails the night naming the table. The linker's
+        /// own structures are outside it (about 500 bytes a mention, see bench/scale.sh).
+        pub memory_limit_mb: usize = 4096,
+    }
+}
+
+impl EngineOptions {
+    /// The threads to use: `threads`, or every core when it is 0.
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
     }
 }
 
@@ -239,6 +265,7 @@ impl Pipeline {
         options::render(&[
             ("pipeline", PipelineOptions::reference()),
             ("linkage", LinkageOptions::reference()),
+            ("engine", EngineOptions::reference()),
             ("access", access::AccessOptions::reference()),
             ("source.drift", DriftPolicy::reference()),
         ])

@@ -15,6 +15,9 @@ pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
     if p.sources.is_empty() {
         problems.push(p.invalid("source", "the pipeline declares no [[source]]"));
     }
+    if p.engine.memory_limit_mb < 64 {
+        problems.push(p.invalid("engine.memory_limit_mb", "publish needs at least 64 MB"));
+    }
     if p.pipeline.batch_rows == 0 {
         problems.push(p.invalid("pipeline.batch_rows", "must be at least 1"));
     }

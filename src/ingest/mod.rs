@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use arrow::array::RecordBatch;
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 
@@ -184,8 +183,8 @@ pub struct SourceStats {
     pub reused: bool,
 }
 
-/// A source's accepted rows, mapped and typed (see `mapping` for the column names): all of them
-/// staged as Parquet, and the columns the linker needs kept in memory.
+/// A source's accepted rows, mapped and typed (see `mapping` for the column names), staged as
+/// Parquet: every column in one file, the columns the linker needs in another.
 pub struct SourceTable {
     /// Position of the source in the pipeline's `[[source]]` list, from 0.
     pub index: usize,
@@ -193,8 +192,9 @@ pub struct SourceTable {
     pub staged: PathBuf,
     /// Rows of the staged file that a later duplicate check rejected, by `_index`.
     pub rejected_indexes: Vec<u32>,
-    /// `_index`, `record_key`, lineage and the mention columns, for the linker.
-    pub mentions: RecordBatch,
+    /// `_index`, `record_key`, lineage and the mention columns, for the linker; none for a source
+    /// without person mentions. Rejected rows are still in it (`mention_batches` leaves them out).
+    pub mentions: Option<PathBuf>,
     /// Every quarantined row of the source, those of the duplicate check included.
     pub quarantine: Vec<Quarantined>,
     /// The source's counts, as the run's manifest reports them.
@@ -203,29 +203,71 @@ pub struct SourceTable {
     pub drift: Vec<drift::DriftEvent>,
 }
 
+impl SourceTable {
+    /// The linker's columns of the source's accepted rows, batch by batch, without the rows the
+    /// duplicate check rejected; nothing for a source without mentions.
+    pub fn mention_batches(&self) -> Result<Vec<staging::MentionBatches>, IngestError> {
+        self.mentions.iter().map(|path| staging::MentionBatches::open(path, &self.rejected_indexes, &self.stats.source)).collect()
+    }
+}
+
 /// The column giving a row's position among its source's accepted rows.
 pub const INDEX_COLUMN: &str = "_index";
 
-/// Reads and maps every source of the pipeline, staging accepted rows under `staging`. With a
+/// Reads and maps every source of the pipeline, staging accepted rows under `staging`, up to
+/// `[engine] threads` sources at a time; the sources come back in the pipeline's order. With a
 /// reuse store (`<store>/<source>/`), a source whose fingerprint an earlier run kept there is
 /// taken from it instead of being parsed again (see `reuse`).
 pub async fn ingest(pipeline: &Pipeline, as_of: NaiveDate, staging: &Path, reuse_store: Option<&Path>) -> Result<Vec<SourceTable>, crate::Error> {
-    let ctx = crate::engine::session(as_of, Some(pipeline.pipeline.memory_limit_mb << 20));
+    let runtime = crate::engine::runtime(Some(pipeline.pipeline.memory_limit_mb << 20));
     std::fs::create_dir_all(staging).map_err(|source| IngestError::Io { file: staging.to_path_buf(), source })?;
-    let mut out = Vec::new();
+    let shared = std::sync::Arc::new(pipeline.clone());
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(pipeline.engine.threads()));
+    let mut parsing = Vec::new();
     for (index, source) in pipeline.sources.iter().enumerate() {
         let files = pipeline.source_files(source)?;
         let digests = files.iter().map(|f| reuse::digest(f)).collect::<Result<Vec<_>, _>>()?;
         let fingerprint = reuse::fingerprint(source, &files, &digests);
         if let Some(kept) = reuse_store.and_then(|store| reuse::load(&store.join(&source.name), index, source, &fingerprint, as_of)) {
-            out.push(kept);
+            parsing.push(Parse::Kept(Box::new(kept)));
             continue;
         }
-        let mut table = ingest_source(pipeline, &ctx, index, source, files.into_iter().zip(digests).collect(), as_of, staging).await?;
-        table.stats.fingerprint = fingerprint;
-        out.push(table);
+        // A session per source (each maps its chunks as its own `raw` table), all on one memory pool.
+        let ctx = crate::engine::session_on(as_of, runtime.clone());
+        let (pipeline, slots, staging) = (shared.clone(), slots.clone(), staging.to_path_buf());
+        parsing.push(Parse::Running(tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("the semaphore is never closed");
+            let files = files.into_iter().zip(digests).collect();
+            let mut table = ingest_source(&pipeline, &ctx, index, &pipeline.sources[index], files, as_of, &staging).await?;
+            table.stats.fingerprint = fingerprint;
+            Ok::<_, crate::Error>(table)
+        })));
     }
-    Ok(out)
+    let mut out = Vec::new();
+    // Every source is awaited, so none is still writing to staging when an error returns.
+    let mut first_error = None;
+    for parse in parsing {
+        let table = match parse {
+            Parse::Kept(table) => Ok(*table),
+            Parse::Running(task) => task.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())),
+        };
+        match table {
+            Ok(table) => out.push(table),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// A source taken from the reuse store, or being parsed.
+enum Parse {
+    Kept(Box<SourceTable>),
+    Running(tokio::task::JoinHandle<Result<SourceTable, crate::Error>>),
 }
 
 /// Decodes a text file in chunks under its declared encoding, so that one that no longer
@@ -320,7 +362,7 @@ async fn ingest_source(
         }
         stats.files.push(file);
     }
-    let staged = stage.finish()?;
+    let (staged, mentions) = stage.finish()?;
     // The record key identifies a row within the source: later rows with a key already seen
     // are quarantined. No set of every key is held in memory (see `repeat_filter`).
     let duplicates = stage.duplicate_keys()?;
@@ -342,6 +384,5 @@ async fn ingest_source(
     }
     stats.warnings = std::mem::take(&mut mapper.warnings);
     debug_assert_eq!(stats.rows_read, stats.accepted + stats.quarantined);
-    let mentions = stage.mentions(&rejected_indexes).map_err(|e| IngestError::Engine { source_name: source.name.clone(), message: e.to_string() })?;
     Ok(SourceTable { index, staged, rejected_indexes, mentions, quarantine, stats, drift: drift_events })
 }

@@ -155,11 +155,13 @@ impl RawSink {
         }
     }
 
+    /// A sink for unit tests: source `test`, no header, chunks of 1000 rows.
     #[cfg(test)]
     pub fn for_test() -> Self {
         RawSink::new("test".into(), false, 1000)
     }
 
+    /// The rows pending in the sink, as line and values, for unit tests.
     #[cfg(test)]
     pub fn test_rows(&self) -> Vec<(u64, Vec<Option<String>>)> {
         self.pending.iter().map(|r| (r.line, r.values.clone())).collect()

@@ -13,10 +13,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{RecordBatch, RecordBatchReader};
 use chrono::NaiveDate;
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -97,17 +94,14 @@ pub fn load(store: &Path, index: usize, source: &Source, fingerprint: &str, as_o
     if entry.version != ENTRY_VERSION || entry.fingerprint != fingerprint || !(same_day || later_and_day_free) {
         return None;
     }
-    let mentions = read_batch(&dir.join("mentions.parquet")).ok()?;
+    // A source with mentions whose entry lacks them is incomplete: parsed again.
+    let mentions = Some(dir.join("mentions.parquet")).filter(|p| p.exists());
+    if mentions.is_none() && !source.mentions.is_empty() {
+        return None;
+    }
     let mut stats = entry.stats;
     stats.reused = true;
     Some(SourceTable { index, staged: dir.join("staged.parquet"), rejected_indexes: entry.rejected_indexes, mentions, quarantine: entry.quarantine, stats, drift: entry.drift })
-}
-
-fn read_batch(path: &Path) -> Result<RecordBatch, Box<dyn std::error::Error>> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?.build()?;
-    let schema = reader.schema();
-    let batches = reader.collect::<Result<Vec<_>, _>>()?;
-    Ok(arrow::compute::concat_batches(&schema, &batches)?)
 }
 
 /// Keeps tonight's rows of the source for later runs (moving its staged file out of the run's
@@ -124,11 +118,10 @@ pub fn save(store: &Path, table: &SourceTable, as_of: NaiveDate) -> Result<(), I
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let staged = dir.join("staged.parquet");
         std::fs::rename(&table.staged, &staged).map_err(io(&staged))?;
-        let mentions = dir.join("mentions.parquet");
-        let engine = |e: parquet::errors::ParquetError| IngestError::Staging { source_name: table.stats.source.clone(), path: mentions.clone(), message: e.to_string() };
-        let mut writer = ArrowWriter::try_new(File::create(&mentions).map_err(io(&mentions))?, table.mentions.schema(), None).map_err(engine)?;
-        writer.write(&table.mentions).map_err(engine)?;
-        writer.close().map_err(engine)?;
+        if let Some(staged_mentions) = &table.mentions {
+            let mentions = dir.join("mentions.parquet");
+            std::fs::rename(staged_mentions, &mentions).map_err(io(&mentions))?;
+        }
         let future_findings = table.stats.quarantine_reasons.iter().chain(&table.stats.warnings).filter(|(k, _)| k.contains("future")).map(|(_, n)| n).sum();
         let mut stats = table.stats.clone();
         stats.reused = false;

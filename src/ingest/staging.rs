@@ -1,6 +1,7 @@
 //! Staging: a source's accepted rows are written to a Parquet file as each chunk is mapped,
-//! each with `_index`, its position among the source's accepted rows. Only the columns the
-//! linker needs stay in memory, and not at all for sources without person mentions (payments).
+//! each with `_index`, its position among the source's accepted rows. The columns the linker
+//! needs go, chunk by chunk, to a second file (none for sources without person mentions, such as
+//! payments), so a source's rows are never held in memory whole.
 //! Duplicate record keys are found in two passes: a repeat filter sees each key as it is staged,
 //! then only the rows of suspect keys are read back from the file and checked exactly.
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 use arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder, RowFilter};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -27,7 +28,8 @@ pub struct Stage {
     next_index: u32,
     /// Positions (in the staged schema) of the columns kept for the linker; empty if none.
     kept: Vec<usize>,
-    kept_batches: Vec<RecordBatch>,
+    /// The linker's columns, with the path they are written to; none without mentions.
+    mentions: Option<(PathBuf, ArrowWriter<File>)>,
     source_name: String,
     /// Every staged record key, seen once, for the duplicate check.
     repeats: RepeatFilter,
@@ -45,10 +47,13 @@ impl Stage {
         let mut fields: Vec<Field> = mapped.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new(INDEX_COLUMN, DataType::UInt32, false));
         let schema = Arc::new(Schema::new(fields));
-        let file = File::create(path).map_err(|e| IngestError::Io { file: path.to_path_buf(), source: e })?;
         // Row groups of one batch: the writer holds no more than a batch before it reaches disk.
         let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(batch_rows)).build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| staging_error(name, path, e))?;
+        let open = |path: &Path, schema: SchemaRef| {
+            let file = File::create(path).map_err(|e| IngestError::Io { file: path.to_path_buf(), source: e })?;
+            ArrowWriter::try_new(file, schema, Some(props.clone())).map_err(|e| staging_error(name, path, e))
+        };
+        let writer = open(path, schema.clone())?;
         let prefixes: Vec<String> = source.mentions.iter().map(|m| format!("{}.", m.role)).collect();
         let kept = if prefixes.is_empty() {
             Vec::new()
@@ -64,6 +69,14 @@ impl Stage {
                 .map(|(i, _)| i)
                 .collect()
         };
+        let mentions = match kept.is_empty() {
+            true => None,
+            false => {
+                let mentions_path = path.with_extension("mentions.parquet");
+                let projected = Arc::new(schema.project(&kept).map_err(|e| staging_error(name, path, e))?);
+                Some((mentions_path.clone(), open(&mentions_path, projected)?))
+            }
+        };
         let key_column = schema.index_of("record_key").expect("mapped schema has record_key");
         Ok(Stage {
             path: path.to_path_buf(),
@@ -71,7 +84,7 @@ impl Stage {
             schema,
             next_index: 0,
             kept,
-            kept_batches: Vec::new(),
+            mentions,
             source_name: name.to_string(),
             repeats: RepeatFilter::for_input(input_bytes),
             key_column,
@@ -89,32 +102,62 @@ impl Stage {
         for key in keys.as_string::<i32>().iter().flatten() {
             self.repeats.see(key);
         }
-        if !self.kept.is_empty() {
-            self.kept_batches.push(staged.project(&self.kept).map_err(|e| staging_error(&self.source_name, &self.path, e))?);
+        if let Some((path, writer)) = &mut self.mentions {
+            let kept = staged.project(&self.kept).map_err(|e| staging_error(&self.source_name, path, e))?;
+            writer.write(&kept).map_err(|e| staging_error(&self.source_name, path, e))?;
         }
         let writer = self.writer.as_mut().expect("stage open");
         writer.write(&staged).map_err(|e| staging_error(&self.source_name, &self.path, e))
     }
 
-    /// Closes the staged file and returns its path.
-    pub fn finish(&mut self) -> Result<PathBuf, IngestError> {
+    /// Closes the staged files and returns their paths: every row's, and the linker's columns'
+    /// (none for a source without mentions).
+    pub fn finish(&mut self) -> Result<(PathBuf, Option<PathBuf>), IngestError> {
         if let Some(writer) = self.writer.take() {
             writer.close().map_err(|e| staging_error(&self.source_name, &self.path, e))?;
         }
-        Ok(self.path.clone())
+        let mentions = match self.mentions.take() {
+            Some((path, writer)) => {
+                writer.close().map_err(|e| staging_error(&self.source_name, &path, e))?;
+                Some(path)
+            }
+            None => None,
+        };
+        Ok((self.path.clone(), mentions))
     }
+}
 
-    /// The kept columns of every staged row but the rejected ones.
-    pub fn mentions(&self, rejected: &[u32]) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let schema = Arc::new(self.schema.project(&self.kept)?);
-        let all = arrow::compute::concat_batches(&schema, &self.kept_batches)?;
-        if rejected.is_empty() || all.num_rows() == 0 {
-            return Ok(all);
+/// A source's staged mention columns read back batch by batch, rows rejected after staging left out.
+pub struct MentionBatches {
+    reader: ParquetRecordBatchReader,
+    rejected: HashSet<u32>,
+    path: PathBuf,
+    source_name: String,
+}
+
+impl MentionBatches {
+    /// Opens a source's staged mention columns.
+    pub fn open(path: &Path, rejected: &[u32], source_name: &str) -> Result<MentionBatches, IngestError> {
+        let file = File::open(path).map_err(|e| IngestError::Io { file: path.to_path_buf(), source: e })?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| staging_error(source_name, path, e))?;
+        Ok(MentionBatches { reader, rejected: rejected.iter().copied().collect(), path: path.to_path_buf(), source_name: source_name.to_string() })
+    }
+}
+
+impl Iterator for MentionBatches {
+    type Item = Result<RecordBatch, IngestError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let batch = match self.reader.next()? {
+            Ok(batch) => batch,
+            Err(e) => return Some(Err(staging_error(&self.source_name, &self.path, e))),
+        };
+        if self.rejected.is_empty() {
+            return Some(Ok(batch));
         }
-        let rejected: std::collections::HashSet<u32> = rejected.iter().copied().collect();
-        let index = all.column_by_name(INDEX_COLUMN).expect("kept").as_primitive::<arrow::datatypes::UInt32Type>();
-        let keep: BooleanArray = index.iter().map(|i| Some(!rejected.contains(&i.unwrap_or_default()))).collect();
-        arrow::compute::filter_record_batch(&all, &keep)
+        let index = batch.column_by_name(INDEX_COLUMN).expect("kept").as_primitive::<arrow::datatypes::UInt32Type>();
+        let keep: BooleanArray = index.iter().map(|i| Some(!self.rejected.contains(&i.unwrap_or_default()))).collect();
+        Some(arrow::compute::filter_record_batch(&batch, &keep).map_err(|e| staging_error(&self.source_name, &self.path, e)))
     }
 }
 

@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
-use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch, StringArray, StringViewArray};
+use arrow::array::{Array, ArrayAccessor, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch, StringArray, StringViewArray};
 use arrow::datatypes::DataType;
 
 use super::mentions::MentionColumns;
@@ -154,16 +154,15 @@ fn key_hash(source: &str, record_key: &str, role: &str) -> u64 {
 }
 
 fn tonight_inputs<'a>(m: &MentionColumns<'a>, i: usize) -> Inputs<'a> {
-    let text = MentionColumns::text;
     Inputs {
-        citizen_id: text(m.citizen_id, i),
-        id_status: text(m.id_status, i),
-        name_key: text(m.name_key, i),
-        name_pinyin: text(m.name_pinyin, i),
-        sex: text(m.sex, i),
+        citizen_id: MentionColumns::text(m.citizen_id, i),
+        id_status: MentionColumns::text(m.id_status, i),
+        name_key: MentionColumns::text(m.name_key, i),
+        name_pinyin: MentionColumns::text(m.name_pinyin, i),
+        sex: MentionColumns::text(m.sex, i),
         birth_date: (!m.birth_date.is_null(i)).then(|| m.birth_date.value(i)),
-        address_key: text(m.address_key, i),
-        household_no: text(m.household_no, i),
+        address_key: MentionColumns::text(m.address_key, i),
+        household_no: MentionColumns::text(m.household_no, i),
     }
 }
 

@@ -1,17 +1,22 @@
 //! The mentions table: every person mentioned by every accepted row of every source, one row per
 //! (source, record, role), with its identity fields normalised. This is what the linker reads.
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Date32Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use arrow::array::{Array, ArrayAccessor, ArrayRef, AsArray, BooleanArray, Date32Array, RecordBatch, StringArray, TypedDictionaryArray, UInt32Array};
 use arrow::compute::{concat, filter};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt16Type};
 use chrono::NaiveDate;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 
-use crate::config::Pipeline;
+use crate::config::{MentionSpec, Pipeline, Source};
 use crate::identity::address::address_key;
 use crate::identity::{name_keys, normalize_ids};
-use crate::ingest::SourceTable;
+use crate::ingest::{IngestError, SourceTable};
 
 /// Column names of the mentions batch.
 pub mod col {
@@ -85,93 +90,189 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-/// Builds the mentions of all sources. A role's fields all empty in a row (no father on the
-/// certificate) is no mention.
-pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate) -> RecordBatch {
-    let schema = schema();
-    let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
-    for table in tables {
-        let source = &pipeline.sources[table.index];
-        let b = &table.mentions;
-        let n = b.num_rows();
-        for m in &source.mentions {
-            let text = |field: &str| -> StringArray {
-                b.column_by_name(&format!("{}.{field}", m.role))
-                    .map(|c| c.as_string::<i32>().clone())
-                    .unwrap_or_else(|| StringArray::new_null(n))
-            };
-            let ids_raw = text("citizen_id");
-            let names_raw = text("name");
-            let births: Date32Array = b
-                .column_by_name(&format!("{}.birth_date", m.role))
-                .map(|c| c.as_primitive::<arrow::datatypes::Date32Type>().clone())
-                .unwrap_or_else(|| Date32Array::new_null(n));
-            let births_raw = text("birth_date_raw");
-            let present: BooleanArray = (0..n)
-                .map(|i| {
-                    let filled = |a: &StringArray| !a.is_null(i) && !a.value(i).trim().is_empty();
-                    Some(filled(&ids_raw) || filled(&names_raw) || filled(&births_raw))
-                })
-                .collect();
-            let (ids, statuses) = normalize_ids(&ids_raw, as_of);
-            let (name_key, pinyin) = name_keys(&names_raw);
-            let constant = |v: &str| Arc::new(StringArray::from(vec![v; n])) as ArrayRef;
-            let flag = |v: bool| Arc::new(BooleanArray::from(vec![v; n])) as ArrayRef;
-            let columns: Vec<ArrayRef> = vec![
-                constant(&source.name),
-                b.column_by_name("record_key").expect("mapped").clone(),
-                constant(&m.role),
-                b.column_by_name("_file").expect("lineage").clone(),
-                b.column_by_name("_row").expect("lineage").clone(),
-                b.column_by_name(crate::ingest::INDEX_COLUMN).expect("staged index").clone(),
-                Arc::new(ids_raw),
-                Arc::new(ids),
-                Arc::new(statuses),
-                Arc::new(names_raw),
-                Arc::new(name_key),
-                Arc::new(pinyin),
-                Arc::new(text("sex")),
-                Arc::new(births),
-                Arc::new(births_raw),
-                Arc::new(text("ethnicity")),
-                Arc::new(text("address").iter().map(|a| a.map(address_key)).collect::<StringArray>()),
-                Arc::new(text("household_no")),
-                flag(source.authority),
-                flag(m.creates_persons),
-            ];
-            parts.push(columns.iter().map(|c| filter(c, &present).expect("same length")).collect());
-        }
-    }
-    if parts.is_empty() {
-        return RecordBatch::new_empty(schema);
-    }
-    let columns: Vec<ArrayRef> = (0..schema.fields().len())
-        .map(|c| {
-            let arrays: Vec<&dyn Array> = parts.iter().map(|p| p[c].as_ref()).collect();
-            concat(&arrays).expect("same types")
-        })
-        .collect();
-    RecordBatch::try_new(schema, columns).expect("schema matches")
+/// The columns only published, never read by the linker: they stay on disk while it runs.
+const PUBLISHED_ONLY: [&str; 6] = [col::FILE, col::ROW, col::CITIZEN_ID_RAW, col::NAME_RAW, col::BIRTH_DATE_RAW, col::ETHNICITY];
+
+/// Text columns of a few distinct values, dictionary-coded in the linker's batch (two bytes a
+/// mention instead of the text).
+const CODED: [&str; 4] = [col::SOURCE, col::ROLE, col::ID_STATUS, col::SEX];
+
+/// How the linker's batch holds a `CODED` column.
+fn coded_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8))
 }
 
-/// Typed access to the mentions batch's columns.
+/// The schema of the linker's batch: the mentions schema less `PUBLISHED_ONLY`, `CODED` columns
+/// dictionary-coded.
+pub fn linker_schema() -> SchemaRef {
+    let fields = schema()
+        .fields()
+        .iter()
+        .filter(|f| !PUBLISHED_ONLY.contains(&f.name().as_str()))
+        .map(|f| if CODED.contains(&f.name().as_str()) { f.as_ref().clone().with_data_type(coded_type()) } else { f.as_ref().clone() })
+        .collect::<Vec<_>>();
+    Arc::new(Schema::new(fields))
+}
+
+/// The night's mentions: the linker's columns in memory, every column staged on disk, in the
+/// same order (source by source, role by role, row by row).
+pub struct Mentions {
+    /// The columns the linker reads (the mentions schema less `PUBLISHED_ONLY`), one row per mention.
+    pub linker: RecordBatch,
+    /// Files holding every column of the mentions schema: the first file's rows, then the next's.
+    pub staged: Vec<PathBuf>,
+}
+
+/// Builds the mentions of all sources, staging them under `staging`. A role's fields all empty
+/// in a row (no father on the certificate) is no mention. The sources' staged mention columns are
+/// read batch by batch, so only the linker's columns of the normalised mentions are held.
+pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate, staging: &Path) -> Result<Mentions, IngestError> {
+    let schema = schema();
+    let linker_schema = linker_schema();
+    let linker_columns: Vec<usize> = linker_schema.fields().iter().map(|f| schema.index_of(f.name()).expect("a mentions column")).collect();
+    let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
+    let mut staged = Vec::new();
+    for table in tables {
+        let source = &pipeline.sources[table.index];
+        let mut by_role: Vec<Vec<Vec<ArrayRef>>> = vec![Vec::new(); source.mentions.len()];
+        let mut writers = Vec::new();
+        for m in &source.mentions {
+            let path = staging.join(format!("mentions.{}.{}.parquet", source.name, m.role));
+            writers.push(StagedWriter::create(&path, schema.clone(), &source.name)?);
+            staged.push(path);
+        }
+        for batch in table.mention_batches()?.into_iter().flatten() {
+            let b = batch?;
+            for ((m, role_parts), writer) in source.mentions.iter().zip(&mut by_role).zip(&mut writers) {
+                let columns = role_columns(source, m, &b, as_of);
+                writer.write(RecordBatch::try_new(schema.clone(), columns.clone()).expect("schema matches"))?;
+                let linker = linker_columns.iter().zip(linker_schema.fields()).map(|(&c, field)| match field.data_type() == columns[c].data_type() {
+                    true => columns[c].clone(),
+                    false => arrow::compute::cast(&columns[c], field.data_type()).expect("text to dictionary"),
+                });
+                role_parts.push(linker.collect());
+            }
+        }
+        for writer in writers {
+            writer.close()?;
+        }
+        parts.extend(by_role.into_iter().flatten());
+    }
+    // Column by column, each column's parts freed once joined: the batch is held once, not twice.
+    let columns: Vec<ArrayRef> = (0..linker_schema.fields().len())
+        .map(|c| {
+            let empty = arrow::array::new_empty_array(linker_schema.field(c).data_type());
+            let pieces: Vec<ArrayRef> = parts.iter_mut().map(|p| std::mem::replace(&mut p[c], empty.clone())).collect();
+            if pieces.is_empty() {
+                return empty;
+            }
+            concat(&pieces.iter().map(|a| a.as_ref()).collect::<Vec<&dyn Array>>()).expect("same types")
+        })
+        .collect();
+    let linker = RecordBatch::try_new(linker_schema, columns).expect("schema matches");
+    Ok(Mentions { linker, staged })
+}
+
+/// One staged file of mentions being written.
+struct StagedWriter {
+    writer: ArrowWriter<File>,
+    path: PathBuf,
+    source_name: String,
+}
+
+impl StagedWriter {
+    fn create(path: &Path, schema: SchemaRef, source_name: &str) -> Result<StagedWriter, IngestError> {
+        let file = File::create(path).map_err(|e| IngestError::Io { file: path.to_path_buf(), source: e })?;
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| staged_error(source_name, path, e))?;
+        Ok(StagedWriter { writer, path: path.to_path_buf(), source_name: source_name.to_string() })
+    }
+
+    fn write(&mut self, batch: RecordBatch) -> Result<(), IngestError> {
+        self.writer.write(&batch).map_err(|e| staged_error(&self.source_name, &self.path, e))
+    }
+
+    fn close(self) -> Result<(), IngestError> {
+        self.writer.close().map(|_| ()).map_err(|e| staged_error(&self.source_name, &self.path, e))
+    }
+}
+
+fn staged_error(source_name: &str, path: &Path, e: parquet::errors::ParquetError) -> IngestError {
+    IngestError::Staging { source_name: source_name.to_string(), path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// The mentions of one role in a batch of a source's staged mention columns, as columns of the
+/// mentions schema.
+fn role_columns(source: &Source, m: &MentionSpec, b: &RecordBatch, as_of: NaiveDate) -> Vec<ArrayRef> {
+    let n = b.num_rows();
+    let text = |field: &str| -> StringArray {
+        b.column_by_name(&format!("{}.{field}", m.role))
+            .map(|c| c.as_string::<i32>().clone())
+            .unwrap_or_else(|| StringArray::new_null(n))
+    };
+    let ids_raw = text("citizen_id");
+    let names_raw = text("name");
+    let births: Date32Array = b
+        .column_by_name(&format!("{}.birth_date", m.role))
+        .map(|c| c.as_primitive::<arrow::datatypes::Date32Type>().clone())
+        .unwrap_or_else(|| Date32Array::new_null(n));
+    let births_raw = text("birth_date_raw");
+    let present: BooleanArray = (0..n)
+        .map(|i| {
+            let filled = |a: &StringArray| !a.is_null(i) && !a.value(i).trim().is_empty();
+            Some(filled(&ids_raw) || filled(&names_raw) || filled(&births_raw))
+        })
+        .collect();
+    let (ids, statuses) = normalize_ids(&ids_raw, as_of);
+    let (name_key, pinyin) = name_keys(&names_raw);
+    let constant = |v: &str| Arc::new(StringArray::from(vec![v; n])) as ArrayRef;
+    let flag = |v: bool| Arc::new(BooleanArray::from(vec![v; n])) as ArrayRef;
+    let columns: Vec<ArrayRef> = vec![
+        constant(&source.name),
+        b.column_by_name("record_key").expect("mapped").clone(),
+        constant(&m.role),
+        b.column_by_name("_file").expect("lineage").clone(),
+        b.column_by_name("_row").expect("lineage").clone(),
+        b.column_by_name(crate::ingest::INDEX_COLUMN).expect("staged index").clone(),
+        Arc::new(ids_raw),
+        Arc::new(ids),
+        Arc::new(statuses),
+        Arc::new(names_raw),
+        Arc::new(name_key),
+        Arc::new(pinyin),
+        Arc::new(text("sex")),
+        Arc::new(births),
+        Arc::new(births_raw),
+        Arc::new(text("ethnicity")),
+        Arc::new(text("address").iter().map(|a| a.map(address_key)).collect::<StringArray>()),
+        Arc::new(text("household_no")),
+        flag(source.authority),
+        flag(m.creates_persons),
+    ];
+    columns.iter().map(|c| filter(c, &present).expect("same length")).collect()
+}
+
+/// A dictionary-coded text column of the linker's batch (`CODED`).
+pub type Coded<'a> = TypedDictionaryArray<'a, UInt16Type, StringArray>;
+
+/// Typed access to the linker's batch's columns.
 pub struct MentionColumns<'a> {
     /// Source of each mention (`col::SOURCE`).
-    pub source: &'a StringArray,
+    pub source: Coded<'a>,
     /// Record key of each mention within its source.
     pub record_key: &'a StringArray,
     /// Role of each mention in its record.
-    pub role: &'a StringArray,
+    pub role: Coded<'a>,
     /// Normalised ID number of each mention.
     pub citizen_id: &'a StringArray,
     /// What normalisation made of each mention's number.
-    pub id_status: &'a StringArray,
+    pub id_status: Coded<'a>,
     /// Name matching key of each mention.
     pub name_key: &'a StringArray,
     /// Pinyin of each mention's name key.
     pub name_pinyin: &'a StringArray,
     /// Sex of each mention, `M` or `F`.
-    pub sex: &'a StringArray,
+    pub sex: Coded<'a>,
     /// Address matching key of each mention.
     pub address_key: &'a StringArray,
     /// Household register number of each mention.
@@ -184,30 +285,28 @@ pub struct MentionColumns<'a> {
     pub authority: &'a BooleanArray,
     /// Whether each mention's role starts a new person when it matches nobody.
     pub creates_persons: &'a BooleanArray,
-    /// Line of each mention's record in its file.
-    pub row: &'a UInt64Array,
 }
 
 impl<'a> MentionColumns<'a> {
-    /// Views a batch of the mentions schema; panics if a column is missing.
+    /// Views a batch of the linker's columns of the mentions; panics if a column is missing.
     pub fn new(b: &'a RecordBatch) -> Self {
         let s = |n: &str| b.column_by_name(n).expect("mention column").as_string::<i32>();
+        let coded = |n: &str| b.column_by_name(n).expect("mention column").as_dictionary::<UInt16Type>().downcast_dict::<StringArray>().expect("text values");
         MentionColumns {
-            source: s(col::SOURCE),
+            source: coded(col::SOURCE),
             record_key: s(col::RECORD_KEY),
-            role: s(col::ROLE),
+            role: coded(col::ROLE),
             citizen_id: s(col::CITIZEN_ID),
-            id_status: s(col::ID_STATUS),
+            id_status: coded(col::ID_STATUS),
             name_key: s(col::NAME_KEY),
             name_pinyin: s(col::NAME_PINYIN),
-            sex: s(col::SEX),
+            sex: coded(col::SEX),
             address_key: s(col::ADDRESS_KEY),
             household_no: s(col::HOUSEHOLD_NO),
             source_row: b.column_by_name(col::SOURCE_ROW).expect("mention column").as_primitive(),
             birth_date: b.column_by_name(col::BIRTH_DATE).expect("mention column").as_primitive(),
             authority: b.column_by_name(col::AUTHORITY).expect("mention column").as_boolean(),
             creates_persons: b.column_by_name(col::CREATES_PERSONS).expect("mention column").as_boolean(),
-            row: b.column_by_name(col::ROW).expect("mention column").as_primitive(),
         }
     }
 
@@ -216,8 +315,8 @@ impl<'a> MentionColumns<'a> {
         self.source.len()
     }
 
-    /// Value `i` of a text column, or `None` when it is null or empty.
-    pub fn text(a: &'a StringArray, i: usize) -> Option<&'a str> {
+    /// Value `i` of a text column (plain or coded), or `None` when it is null or empty.
+    pub fn text<A: ArrayAccessor<Item = &'a str>>(a: A, i: usize) -> Option<&'a str> {
         (!a.is_null(i)).then(|| a.value(i)).filter(|v| !v.is_empty())
     }
 }

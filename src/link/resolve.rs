@@ -5,10 +5,14 @@
 //! candidate pairs and random pairs (see `model`).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-use arrow::array::Array;
+use arrow::array::{Array, ArrayAccessor};
 
+use super::PersonKey;
 use super::carry::{Carried, Previous};
+use super::parallel;
 use super::mentions::MentionColumns;
 use super::model::{self, Model, PatternCounts};
 use super::review::{Decisions, MentionRef};
@@ -82,7 +86,7 @@ pub struct Linkage {
     /// Candidate pairs scored, for the run summary.
     pub pairs_scored: u64,
     /// Each person's key.
-    pub keys: Vec<String>,
+    pub keys: Vec<PersonKey>,
     /// For unlinked mentions whose best candidate reached `review_weight`: that person and the weight.
     pub review: Vec<Option<(u32, f64)>>,
     /// The model the night was linked with, and whether it was learned tonight.
@@ -93,46 +97,142 @@ pub struct Linkage {
     pub carried: u64,
 }
 
+/// Persons by one kind of block key. A key is held as its 64-bit hash, with the persons added
+/// under it in the order added; lookups check each person's own fields, so two keys sharing a
+/// hash cost a comparison, never a wrong candidate.
+#[derive(Default)]
+struct Block {
+    slots: HashMap<u64, Slot, BuildHasherDefault<Prehashed>>,
+    shared: Vec<Vec<u32>>,
+}
+
+/// The persons of one hash: one inline, or several in `Block::shared`.
+#[derive(Clone, Copy)]
+enum Slot {
+    One(u32),
+    Shared(u32),
+}
+
+impl Block {
+    fn add(&mut self, hash: u64, p: u32) {
+        match self.slots.entry(hash) {
+            Entry::Vacant(e) => {
+                e.insert(Slot::One(p));
+            }
+            Entry::Occupied(mut e) => match *e.get() {
+                Slot::One(q) => {
+                    self.shared.push(vec![q, p]);
+                    e.insert(Slot::Shared(self.shared.len() as u32 - 1));
+                }
+                Slot::Shared(k) => self.shared[k as usize].push(p),
+            },
+        }
+    }
+
+    /// The persons added under this hash, in the order added (those of other keys included).
+    fn get(&self, hash: u64) -> &[u32] {
+        match self.slots.get(&hash) {
+            None => &[],
+            Some(Slot::One(p)) => std::slice::from_ref(p),
+            Some(Slot::Shared(k)) => &self.shared[*k as usize],
+        }
+    }
+}
+
+/// A block key's hash: the same key always gives the same hash.
+fn hash_of(key: impl Hash) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// The hasher of maps whose keys are already hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[derive(Default)]
 struct Index<'a> {
     sides: Vec<Side<'a>>,
-    keys: Vec<String>,
-    by_key: HashMap<String, u32>,
-    by_id: HashMap<&'a str, Vec<u32>>,
-    by_name_birth: HashMap<(&'a str, i32), Vec<u32>>,
-    by_pinyin_birth: HashMap<(&'a str, i32), Vec<u32>>,
-    by_name_address: HashMap<(&'a str, &'a str), Vec<u32>>,
-    by_household: HashMap<&'a str, Vec<u32>>,
+    keys: Vec<PersonKey>,
+    by_key: Block,
+    by_id: Block,
+    by_name_birth: Block,
+    by_pinyin_birth: Block,
+    by_name_address: Block,
+    by_household: Block,
 }
 
 impl<'a> Index<'a> {
+    /// The persons whose side `holds` the key, among those under its hash in `block`.
+    fn find<'s>(&'s self, block: &'s Block, key: impl Hash, holds: impl Fn(&Side) -> bool + 's) -> impl Iterator<Item = u32> + 's {
+        block.get(hash_of(key)).iter().copied().filter(move |&p| holds(&self.sides[p as usize]))
+    }
+
+    fn with_id<'s>(&'s self, id: &'s str) -> impl Iterator<Item = u32> + 's {
+        self.find(&self.by_id, id, move |s| s.citizen_id == Some(id))
+    }
+
+    fn with_name_birth<'s>(&'s self, name: &'s str, birth: i32) -> impl Iterator<Item = u32> + 's {
+        self.find(&self.by_name_birth, (name, birth), move |s| s.name_key == Some(name) && s.birth_date == Some(birth))
+    }
+
+    fn with_pinyin_birth<'s>(&'s self, pinyin: &'s str, birth: i32) -> impl Iterator<Item = u32> + 's {
+        self.find(&self.by_pinyin_birth, (pinyin, birth), move |s| s.pinyin == Some(pinyin) && s.birth_date == Some(birth))
+    }
+
+    fn with_name_address<'s>(&'s self, name: &'s str, address: &'s str) -> impl Iterator<Item = u32> + 's {
+        self.find(&self.by_name_address, (name, address), move |s| s.name_key == Some(name) && s.address_key == Some(address))
+    }
+
+    fn with_household<'s>(&'s self, household: &'s str) -> impl Iterator<Item = u32> + 's {
+        self.find(&self.by_household, household, move |s| s.household == Some(household))
+    }
+
+    /// The person of a key (as written), if there is one.
+    fn person(&self, key: &str) -> Option<u32> {
+        let key = PersonKey::parse(key)?;
+        self.by_key.get(key.value()).iter().copied().find(|&p| self.keys[p as usize] == key)
+    }
+
     /// Whose the mention's valid number is among the persons known.
     fn holder(&self, side: &Side) -> Holder {
-        let holders = side.citizen_id.and_then(|id| self.by_id.get(id)).map_or(&[][..], Vec::as_slice);
-        Holder::of(side, holders.iter().map(|&p| &self.sides[p as usize]))
+        Holder::of(side, side.citizen_id.into_iter().flat_map(|id| self.with_id(id)).map(|p| &self.sides[p as usize]))
     }
 
     /// Adds the person founded by mention `i`.
     fn add(&mut self, m: &MentionColumns, i: usize, side: Side<'a>) -> u32 {
         let p = self.sides.len() as u32;
-        let key = super::person_key(m.source.value(i), m.record_key.value(i), m.role.value(i));
-        self.by_key.insert(key.clone(), p);
+        let key = PersonKey::of(m.source.value(i), m.record_key.value(i), m.role.value(i));
+        self.by_key.add(key.value(), p);
         self.keys.push(key);
         if let Some(id) = side.citizen_id {
-            self.by_id.entry(id).or_default().push(p);
+            self.by_id.add(hash_of(id), p);
         }
         if let Some(birth) = side.birth_date {
             if let Some(name) = side.name_key {
-                self.by_name_birth.entry((name, birth)).or_default().push(p);
+                self.by_name_birth.add(hash_of((name, birth)), p);
             }
             if let Some(py) = side.pinyin {
-                self.by_pinyin_birth.entry((py, birth)).or_default().push(p);
+                self.by_pinyin_birth.add(hash_of((py, birth)), p);
             }
         }
         if let (Some(name), Some(address)) = (side.name_key, side.address_key) {
-            self.by_name_address.entry((name, address)).or_default().push(p);
+            self.by_name_address.add(hash_of((name, address)), p);
         }
         if let Some(household) = side.household {
-            self.by_household.entry(household).or_default().push(p);
+            self.by_household.add(hash_of(household), p);
         }
         self.sides.push(side);
         p
@@ -164,6 +264,8 @@ pub struct Judgement<'a> {
     pub model: Option<&'a Model>,
     /// Last night's links compared with tonight's mentions (`carry::compare`); only with a model.
     pub previous: Option<&'a Previous<'a>>,
+    /// Threads to score on; the links are the same for any number.
+    pub threads: usize,
 }
 
 impl Judgement<'_> {
@@ -181,7 +283,7 @@ impl Judgement<'_> {
     fn carried(&self, m: &MentionColumns, i: usize, index: &Index) -> Option<(u32, Carried<'_>)> {
         let previous = self.previous?;
         let link = previous.links[i]?;
-        let p = *index.by_key.get(link.person_key)?;
+        let p = index.person(link.person_key)?;
         let side = side_of(m, i);
         let dirty = &previous.dirty;
         let blocks = Blocks::of(m, i, &side);
@@ -201,10 +303,10 @@ impl Judgement<'_> {
             return None;
         }
         let mention = MentionRef { source: m.source.value(i).into(), record_key: m.record_key.value(i).into(), role: m.role.value(i).into() };
-        if let Some(p) = self.decisions.same.get(&mention).and_then(|key| index.by_key.get(key)) {
-            return Some(*p);
+        if let Some(p) = self.decisions.same.get(&mention).and_then(|key| index.person(key)) {
+            return Some(p);
         }
-        candidates.retain(|c| !self.decisions.different.contains(&(mention.clone(), index.keys[c.person as usize].clone())));
+        candidates.retain(|c| !self.decisions.different.contains(&(mention.clone(), index.keys[c.person as usize].to_string())));
         None
     }
 }
@@ -212,17 +314,9 @@ impl Judgement<'_> {
 /// Links every mention: the register founds the persons, every other mention is scored and decided.
 pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
     let options = judgement.options;
+    let threads = judgement.threads;
     let n = m.len();
-    let mut index = Index {
-        sides: Vec::new(),
-        keys: Vec::new(),
-        by_key: HashMap::new(),
-        by_id: HashMap::new(),
-        by_name_birth: HashMap::new(),
-        by_pinyin_birth: HashMap::new(),
-        by_name_address: HashMap::new(),
-        by_household: HashMap::new(),
-    };
+    let mut index = Index::default();
     let mut frequencies = NameFrequencies::default();
     for i in 0..n {
         frequencies.count(MentionColumns::text(m.name_key, i), MentionColumns::text(m.name_pinyin, i));
@@ -240,9 +334,7 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
     // is the same person registered twice, a record with another name is a different person.
     for i in (0..n).filter(|&i| m.authority.value(i)) {
         let side = side_of(m, i);
-        let twin = side.citizen_id.and_then(|id| index.by_id.get(id)).and_then(|ps| {
-            ps.iter().copied().find(|&p| same_registered_person(&side, &index.sides[p as usize]))
-        });
+        let twin = side.citizen_id.and_then(|id| index.with_id(id).find(|&p| same_registered_person(&side, &index.sides[p as usize])));
         match twin {
             Some(p) => {
                 person_of[i] = Some(p);
@@ -257,20 +349,23 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
         }
     }
 
+    let non_authority: Vec<usize> = (0..n).filter(|&i| !m.authority.value(i)).collect();
+    let carried_links = parallel::map(non_authority.len(), threads, |k| judgement.carried(m, non_authority[k], &index));
     let mut carried: Vec<(usize, u32, Carried<'_>)> = Vec::new();
     let mut others: Vec<usize> = Vec::new();
-    for i in (0..n).filter(|&i| !m.authority.value(i)) {
-        match judgement.carried(m, i, &index) {
+    for (&i, link) in non_authority.iter().zip(carried_links) {
+        match link {
             Some((p, link)) => carried.push((i, p, link)),
             None => others.push(i),
         }
     }
-    let first: Vec<Vec<Candidate>> = others.iter().map(|&i| candidates(m, i, &side_of(m, i), &index)).collect();
+    drop(non_authority);
+    let first = CandidateLists::of(m, &others, &index, threads);
     let (model, trained) = match judgement.model {
         Some(model) => (model.clone(), false),
         None => {
             let mut patterns = PatternCounts::new();
-            for c in first.iter().flatten() {
+            for c in &first.all {
                 *patterns.entry(c.pattern).or_default() += 1;
             }
             let random = random_patterns(m, &others, &index, options.random_pairs);
@@ -298,13 +393,9 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
         out.weights[i] = link.weight;
     }
 
-    let mut by_record: HashMap<(&str, u32), Vec<usize>> = HashMap::new();
-    // Every mention of a record, carried over or not: the household pass looks at their links.
-    for i in (0..n).filter(|&i| !m.authority.value(i)) {
-        by_record.entry((m.source.value(i), m.source_row.value(i))).or_default().push(i);
-    }
-    let pass = Pass { m, by_record: &by_record, judgement, scorer: &scorer };
-    let unlinked = pass.link(others.into_iter().zip(first).collect(), &index, &mut out);
+    let pass = Pass { m, judgement, scorer: &scorer };
+    let unlinked = pass.link(&others, &first, &index, &mut out);
+    drop(first);
 
     // Mentions of roles that start persons (a newborn, someone registered elsewhere) and that
     // matched nobody found a person, one by one, so a second mention of the same newcomer joins
@@ -330,10 +421,44 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
             }
         }
     }
-    let rest: Vec<(usize, Vec<Candidate>)> = rest.into_iter().map(|i| (i, candidates(m, i, &side_of(m, i), &index))).collect();
-    pass.link(rest, &index, &mut out);
+    let second = CandidateLists::of(m, &rest, &index, threads);
+    pass.link(&rest, &second, &index, &mut out);
     out.keys = index.keys;
     out
+}
+
+/// The candidates of some mentions, one list after another (one allocation for all).
+struct CandidateLists {
+    /// Where each mention's list ends in `all`.
+    ends: Vec<u64>,
+    all: Vec<Candidate>,
+}
+
+impl CandidateLists {
+    /// The candidates of each of `mentions` against the persons of `index`, found on `threads` threads.
+    fn of(m: &MentionColumns, mentions: &[usize], index: &Index, threads: usize) -> CandidateLists {
+        let chunks = parallel::in_chunks(mentions.len(), threads, |range| {
+            let mut lists = CandidateLists { ends: Vec::with_capacity(range.len()), all: Vec::new() };
+            for &i in &mentions[range] {
+                lists.all.extend(candidates(m, i, &side_of(m, i), index));
+                lists.ends.push(lists.all.len() as u64);
+            }
+            lists
+        });
+        let mut lists = CandidateLists { ends: Vec::with_capacity(mentions.len()), all: Vec::with_capacity(chunks.iter().map(|c| c.all.len()).sum()) };
+        for chunk in chunks {
+            let base = lists.all.len() as u64;
+            lists.ends.extend(chunk.ends.iter().map(|e| e + base));
+            lists.all.extend(chunk.all);
+        }
+        lists
+    }
+
+    /// The candidates of the `k`-th mention.
+    fn get(&self, k: usize) -> &[Candidate] {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
+        &self.all[start..self.ends[k] as usize]
+    }
 }
 
 /// The patterns of random mention–person pairs, for u. Seeded, so a night's model is the same
@@ -371,6 +496,7 @@ fn record_link(out: &mut Linkage, i: usize, p: u32, s: Score, rule: Rule) {
 }
 
 /// A person found for a mention by its blocks, with what the pair's comparisons say.
+#[derive(Clone, Copy)]
 struct Candidate {
     person: u32,
     id: IdEvidence,
@@ -384,60 +510,119 @@ fn scored(scorer: &Scorer, side: &Side, candidates: &[Candidate]) -> Vec<(u32, S
 /// One linking pass over some mentions, against the persons known so far.
 struct Pass<'a> {
     m: &'a MentionColumns<'a>,
-    by_record: &'a HashMap<(&'a str, u32), Vec<usize>>,
     judgement: &'a Judgement<'a>,
     scorer: &'a Scorer<'a>,
+}
+
+/// What a pass decided for one mention.
+enum Outcome {
+    /// Linked to a person, by this rule.
+    Linked(u32, Score, Rule),
+    /// Not linked; the best candidate seen and its weight, if any.
+    Unlinked(Option<(u32, f64)>),
 }
 
 impl Pass<'_> {
     /// Links each mention to the best of its candidates; mentions still unlinked are looked for
     /// in the households of the persons linked on the same record (the newborn of a linked
-    /// mother, the father whose number is missing). Returns the mentions left unlinked.
-    fn link(&self, mentions: Vec<(usize, Vec<Candidate>)>, index: &Index, out: &mut Linkage) -> Vec<usize> {
-        let (m, options, scorer) = (self.m, self.judgement.options, self.scorer);
-        let mut unlinked = Vec::new();
-        for (i, mut candidates) in mentions {
+    /// mother, the father whose number is missing). Returns the mentions left unlinked. Each
+    /// mention is decided against the persons as they are, so the mentions are decided in
+    /// parallel and the outcomes recorded in order.
+    fn link(&self, mentions: &[usize], candidates: &CandidateLists, index: &Index, out: &mut Linkage) -> Vec<usize> {
+        let (m, options, scorer, threads) = (self.m, self.judgement.options, self.scorer, self.judgement.threads);
+        let outcomes = parallel::map(mentions.len(), threads, |k| {
+            let i = mentions[k];
             let side = side_of(m, i);
-            out.pairs_scored += candidates.len() as u64;
+            let mut candidates = candidates.get(k).to_vec();
             if let Some(p) = self.judgement.apply(m, i, index, &mut candidates) {
-                record_link(out, i, p, scorer.score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
-                continue;
+                return Outcome::Linked(p, scorer.score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
             }
             match decide(&scored(scorer, &side, &candidates), options) {
-                Ok((p, s)) => record_link(out, i, p, s, rule_for(&s)),
-                Err(best) => {
+                Ok((p, s)) => Outcome::Linked(p, s, rule_for(&s)),
+                Err(best) => Outcome::Unlinked(best),
+            }
+        });
+        let mut unlinked = Vec::new();
+        for (k, (&i, outcome)) in mentions.iter().zip(outcomes).enumerate() {
+            out.pairs_scored += candidates.get(k).len() as u64;
+            match outcome {
+                Outcome::Linked(p, s, rule) => record_link(out, i, p, s, rule),
+                Outcome::Unlinked(best) => {
                     out.weights[i] = best.map(|(_, weight)| weight);
                     out.review[i] = best.filter(|(_, weight)| *weight >= options.review_weight);
                     unlinked.push(i);
                 }
             }
         }
-        let mut left = Vec::new();
-        for i in unlinked {
-            let side = side_of(m, i);
-            let households: Vec<&str> = self.by_record[&(m.source.value(i), m.source_row.value(i))]
-                .iter()
-                .filter_map(|&j| out.person_of[j])
-                .filter_map(|p| index.sides[p as usize].household)
-                .collect();
-            let mut candidates: Vec<Candidate> = Vec::new();
-            for household in households {
-                let here = Side { household: Some(household), ..side };
-                for &p in lookup(index.by_household.get(household)) {
-                    if !candidates.iter().any(|c| c.person == p) {
-                        let pattern = compare(&here, &index.sides[p as usize], IdEvidence::Silent);
-                        candidates.push(Candidate { person: p, id: IdEvidence::Silent, pattern });
+        // A mention linked here lends its household to the later mentions of its record, so
+        // each record's mentions are decided in order, and the records in parallel.
+        let records = self.records_of(&unlinked);
+        let record = |i: usize| (m.source.value(i), m.source_row.value(i));
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut group_of: HashMap<(&str, u32), usize> = HashMap::new();
+        for (k, &i) in unlinked.iter().enumerate() {
+            let g = *group_of.entry(record(i)).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(k);
+        }
+        drop(group_of);
+        let linked = &*out;
+        let found = parallel::map(groups.len(), threads, |g| {
+            let mut here: Vec<(usize, u32)> = Vec::new();
+            let mut decided = Vec::with_capacity(groups[g].len());
+            for &k in &groups[g] {
+                let i = unlinked[k];
+                let side = side_of(m, i);
+                let person_of = |j: usize| linked.person_of[j].or_else(|| here.iter().find(|(x, _)| *x == j).map(|&(_, p)| p));
+                let households: Vec<&str> = records[&record(i)].iter().filter_map(|&j| person_of(j)).filter_map(|p| index.sides[p as usize].household).collect();
+                let mut candidates: Vec<Candidate> = Vec::new();
+                for household in households {
+                    let at_home = Side { household: Some(household), ..side };
+                    for p in index.with_household(household) {
+                        if !candidates.iter().any(|c| c.person == p) {
+                            let pattern = compare(&at_home, &index.sides[p as usize], IdEvidence::Silent);
+                            candidates.push(Candidate { person: p, id: IdEvidence::Silent, pattern });
+                        }
                     }
                 }
+                self.judgement.apply(m, i, index, &mut candidates);
+                let decision = decide(&scored(scorer, &side, &candidates), options).ok();
+                if let Some((p, _)) = decision {
+                    here.push((i, p));
+                }
+                decided.push((k, candidates.len() as u64, decision));
             }
-            self.judgement.apply(m, i, index, &mut candidates);
-            out.pairs_scored += candidates.len() as u64;
-            match decide(&scored(scorer, &side, &candidates), options) {
-                Ok((p, s)) => record_link(out, i, p, s, Rule::Household),
-                Err(_) => left.push(i),
+            decided
+        });
+        let mut decisions: Vec<(u64, Option<(u32, Score)>)> = vec![(0, None); unlinked.len()];
+        for (k, pairs, decision) in found.into_iter().flatten() {
+            decisions[k] = (pairs, decision);
+        }
+        let mut left = Vec::new();
+        for (&i, (pairs, decision)) in unlinked.iter().zip(decisions) {
+            out.pairs_scored += pairs;
+            match decision {
+                Some((p, s)) => record_link(out, i, p, s, Rule::Household),
+                None => left.push(i),
             }
         }
         left
+    }
+
+    /// The mentions of the records of these mentions (other than the register's), each record's
+    /// in order.
+    fn records_of(&self, mentions: &[usize]) -> HashMap<(&str, u32), Vec<usize>> {
+        let m = self.m;
+        let record = |i: usize| (m.source.value(i), m.source_row.value(i));
+        let mut records: HashMap<(&str, u32), Vec<usize>> = mentions.iter().map(|&i| (record(i), Vec::new())).collect();
+        for i in (0..m.len()).filter(|&i| !m.authority.value(i)) {
+            if let Some(of_record) = records.get_mut(&record(i)) {
+                of_record.push(i);
+            }
+        }
+        records
     }
 }
 
@@ -475,10 +660,6 @@ fn same_registered_person(a: &Side, b: &Side) -> bool {
     names_agree && births_agree
 }
 
-fn lookup(persons: Option<&Vec<u32>>) -> &[u32] {
-    persons.map_or(&[], Vec::as_slice)
-}
-
 /// The keys a mention's blocks look persons up by.
 struct Blocks {
     /// The record's own birth date, else the one written in its number.
@@ -500,22 +681,36 @@ impl Blocks {
     }
 }
 
-/// The persons a mention's blocks find, with what its number says about each.
+/// The persons a mention's blocks find, with what its number says about each: those of its
+/// number, of its name and birth date, of its pinyin and birth date, of its name and address,
+/// then of its number's repair candidates, each person once.
 fn candidates(m: &MentionColumns, i: usize, side: &Side, index: &Index) -> Vec<Candidate> {
     let Blocks { birth_hint, repairs } = Blocks::of(m, i, side);
     let holder = index.holder(side);
-    let blocks = [
-        side.citizen_id.map(|id| lookup(index.by_id.get(id))),
-        birth_hint.and_then(|b| side.name_key.map(|k| lookup(index.by_name_birth.get(&(k, b))))),
-        birth_hint.and_then(|b| side.pinyin.map(|k| lookup(index.by_pinyin_birth.get(&(k, b))))),
-        side.name_key.zip(side.address_key).map(|key| lookup(index.by_name_address.get(&key))),
-    ];
-    let repaired = repairs.iter().map(|r| lookup(index.by_id.get(r.as_str())));
     let mut found: Vec<u32> = Vec::new();
-    for &p in blocks.into_iter().flatten().chain(repaired).flatten() {
-        if !found.contains(&p) {
-            found.push(p);
+    let mut take = |persons: &mut dyn Iterator<Item = u32>| {
+        for p in persons {
+            if !found.contains(&p) {
+                found.push(p);
+            }
         }
+    };
+    if let Some(id) = side.citizen_id {
+        take(&mut index.with_id(id));
+    }
+    if let Some(b) = birth_hint {
+        if let Some(name) = side.name_key {
+            take(&mut index.with_name_birth(name, b));
+        }
+        if let Some(pinyin) = side.pinyin {
+            take(&mut index.with_pinyin_birth(pinyin, b));
+        }
+    }
+    if let (Some(name), Some(address)) = (side.name_key, side.address_key) {
+        take(&mut index.with_name_address(name, address));
+    }
+    for r in &repairs {
+        take(&mut index.with_id(r));
     }
     found
         .into_iter()

@@ -108,6 +108,9 @@ pub struct RunManifest {
     pub tables: Vec<TableVersion>,
     /// Each stage's time and memory, in the order they ran.
     pub stages: Vec<StageTiming>,
+    /// Each published table's time and memory (the `stage` is the table), in the order written.
+    #[serde(default)]
+    pub publish_stages: Vec<StageTiming>,
     /// The process's peak resident memory over the run, in bytes.
     pub peak_memory_bytes: u64,
 }

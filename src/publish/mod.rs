@@ -6,7 +6,7 @@ mod delta;
 mod facts;
 pub mod manifest;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
@@ -17,6 +17,12 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::config::Pipeline;
 use crate::ingest::{INDEX_COLUMN, Quarantined, SourceTable};
+use crate::link::Linkage;
+use manifest::StageTiming;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 use crate::warehouse::{Night, TableVersion, Warehouse};
 
 /// A problem building or writing the published tables; nothing of the night is committed.
@@ -58,14 +64,23 @@ pub enum PublishError {
     },
 }
 
-/// The published tables, in the order they are built (later ones read earlier ones), and their SQL.
+/// A published table: its name, the published tables its SQL reads (written before it starts)
+/// and the SQL.
+struct Table {
+    name: &'static str,
+    after: &'static [&'static str],
+    sql: &'static str,
+}
+
+/// The published tables, in the order the manifest lists them, and their SQL.
 /// Distinct counts are written as two groupings: DataFusion's per-group DISTINCT accumulators
 /// cost hundreds of bytes a group (1.7 GB for 100,000 persons).
-const TABLES: &[(&str, &str)] = &[
-    (
+const TABLES: &[Table] = &[
+        Table {
         // Last night's keys against tonight's, added to the history of the night this one follows.
-        "person_key_event",
-        "WITH moved AS ( \
+        name: "person_key_event",
+        after: &[],
+        sql: "WITH moved AS ( \
            SELECT p.person_key AS old_key, m.person_key AS new_key, COUNT(*) AS mentions, MIN(m.link_rule) AS link_rule \
            FROM previous_person_source p JOIN mention m ON m.source = p.source AND m.record_key = p.record_key AND m.role = p.role \
            WHERE p.person_key IS DISTINCT FROM m.person_key GROUP BY p.person_key, m.person_key), \
@@ -77,21 +92,24 @@ const TABLES: &[(&str, &str)] = &[
                      WHEN t.person_key IS NOT NULL THEN 'split' ELSE 'merged' END AS kind, \
                 v.link_rule AS reason \
          FROM moved v LEFT JOIN tonight t ON t.person_key = v.old_key CROSS JOIN night n",
-    ),
-    (
-        "person_source",
-        "SELECT person_key, source, record_key, role, file, CAST(row AS BIGINT) AS row, citizen_id_raw, citizen_id, \
+    },
+        Table {
+        name: "person_source",
+        after: &[],
+        sql: "SELECT person_key, source, record_key, role, file, CAST(row AS BIGINT) AS row, citizen_id_raw, citizen_id, \
          id_status, name_raw, name_key, name_pinyin, sex, birth_date, birth_date_raw, address_key, household_no, link_rule, match_weight FROM mention",
-    ),
-    (
-        "death",
-        "SELECT person_key, status_date AS death_date, 'household_register' AS evidence, source, record_key, file, row \
+    },
+        Table {
+        name: "death",
+        after: &[],
+        sql: "SELECT person_key, status_date AS death_date, 'household_register' AS evidence, source, record_key, file, row \
          FROM facts_residence WHERE status = 'deceased' \
          UNION ALL SELECT person_key, death_date, evidence, source, record_key, file, row FROM facts_death",
-    ),
-    (
-        "person",
-        "WITH founder AS (SELECT * FROM mention WHERE link_rule IN ('register', 'new_person')), \
+    },
+        Table {
+        name: "person",
+        after: &["death"],
+        sql: "WITH founder AS (SELECT * FROM mention WHERE link_rule IN ('register', 'new_person')), \
          d AS (SELECT person_key, MIN(death_date) AS death_date, array_to_string(array_agg(evidence ORDER BY evidence), ',') AS death_evidence \
                FROM (SELECT person_key, evidence, MIN(death_date) AS death_date FROM death WHERE person_key IS NOT NULL GROUP BY person_key, evidence) \
                GROUP BY person_key), \
@@ -107,10 +125,11 @@ const TABLES: &[(&str, &str)] = &[
          LEFT JOIN facts_residence r ON r.source = f.source AND r.record_key = f.record_key \
          LEFT JOIN d ON d.person_key = f.person_key \
          LEFT JOIN c ON c.person_key = f.person_key",
-    ),
-    (
-        "identity_conflict",
-        "WITH twice AS (SELECT citizen_id FROM person WHERE citizen_id IS NOT NULL GROUP BY citizen_id HAVING COUNT(*) > 1) \
+    },
+        Table {
+        name: "identity_conflict",
+        after: &["person"],
+        sql: "WITH twice AS (SELECT citizen_id FROM person WHERE citizen_id IS NOT NULL GROUP BY citizen_id HAVING COUNT(*) > 1) \
          SELECT p.citizen_id, 'issued_twice' AS kind, p.person_key, CAST(NULL AS VARCHAR) AS other_person_key, \
                 p.founded_by AS source, f.record_key, f.role \
          FROM person p JOIN twice t ON t.citizen_id = p.citizen_id \
@@ -120,23 +139,26 @@ const TABLES: &[(&str, &str)] = &[
          FROM mention m JOIN person p ON p.citizen_id = m.citizen_id \
          WHERE m.id_status IN ('valid', 'upgraded_15') AND (m.person_key IS NULL OR m.person_key <> p.person_key) \
            AND m.citizen_id NOT IN (SELECT citizen_id FROM twice)",
-    ),
-    (
-        "review_queue",
-        "SELECT m.source, m.record_key, m.role, m.name_raw, m.citizen_id_raw, m.review_person_key AS person_key, \
+    },
+        Table {
+        name: "review_queue",
+        after: &[],
+        sql: "SELECT m.source, m.record_key, m.role, m.name_raw, m.citizen_id_raw, m.review_person_key AS person_key, \
                 m.review_weight AS match_weight \
          FROM mention m WHERE m.review_person_key IS NOT NULL",
-    ),
-    (
-        "house",
-        "SELECT unit_no AS house_key, MIN(address) AS address, address_key(MIN(address)) AS address_key, \
+    },
+        Table {
+        name: "house",
+        after: &[],
+        sql: "SELECT unit_no AS house_key, MIN(address) AS address, address_key(MIN(address)) AS address_key, \
                 MIN(area) AS floor_area, MIN(usage) AS usage, MIN(registered_on) AS registered_on, \
                 MIN(source) AS source, COUNT(*) AS owner_rows \
          FROM facts_ownership GROUP BY unit_no",
-    ),
-    (
-        "person_house",
-        "SELECT person_key, unit_no AS house_key, 'owner' AS relation, share, source, record_key \
+    },
+        Table {
+        name: "person_house",
+        after: &["house"],
+        sql: "SELECT person_key, unit_no AS house_key, 'owner' AS relation, share, source, record_key \
          FROM facts_ownership WHERE person_key IS NOT NULL \
          UNION ALL \
          SELECT r.person_key, h.house_key, 'registered_resident' AS relation, CAST(NULL AS VARCHAR) AS share, r.source, r.record_key \
@@ -146,44 +168,58 @@ const TABLES: &[(&str, &str)] = &[
          SELECT t.tenant_key, h.house_key, 'tenant' AS relation, CAST(NULL AS VARCHAR) AS share, t.source, t.record_key \
          FROM facts_tenancy t JOIN house h ON address_key(t.address) = h.address_key \
          WHERE t.tenant_key IS NOT NULL",
-    ),
-    (
-        "pension_payment",
-        "SELECT i.person_key, p.internal_id, p.month, p.amount, p.benefit, p.source, p.record_key, p.file, p.row \
+    },
+        Table {
+        name: "pension_payment",
+        after: &[],
+        sql: "SELECT i.person_key, p.internal_id, p.month, p.amount, p.benefit, p.source, p.record_key, p.file, p.row \
          FROM facts_payment p LEFT JOIN facts_insured i ON i.source = p.via AND i.internal_id = p.internal_id",
-    ),
-    (
-        "birth",
-        "SELECT child_key, mother_key, father_key, birth_date, hospital, source, record_key, file, row FROM facts_birth",
-    ),
-    (
-        "stay",
-        "SELECT person_key, current_address, origin_address, registered_on, reason, source, record_key, file, row FROM facts_stay",
-    ),
-    (
-        "tenancy",
-        "SELECT t.tenant_key, t.landlord_key, t.address, h.house_key, t.rent, t.started_on, t.source, t.record_key, t.file, t.row \
+    },
+        Table {
+        name: "birth",
+        after: &[],
+        sql: "SELECT child_key, mother_key, father_key, birth_date, hospital, source, record_key, file, row FROM facts_birth",
+    },
+        Table {
+        name: "stay",
+        after: &[],
+        sql: "SELECT person_key, current_address, origin_address, registered_on, reason, source, record_key, file, row FROM facts_stay",
+    },
+        Table {
+        name: "tenancy",
+        after: &["house"],
+        sql: "SELECT t.tenant_key, t.landlord_key, t.address, h.house_key, t.rent, t.started_on, t.source, t.record_key, t.file, t.row \
          FROM facts_tenancy t LEFT JOIN house h ON address_key(t.address) = h.address_key",
-    ),
+    },
+    Table { name: "quarantine", after: &[], sql: "SELECT * FROM quarantine_rows" },
 ];
 
 /// Builds and writes every published table as a new Delta version, following the night
 /// `previous` (the current one, on which tonight's key events and history build; none on a
-/// first night). Returns the versions written: nothing is visible until the night is committed.
+/// first night). The mentions (staged by `link::mentions::build`) and their linkage are first
+/// written together to `mention.parquet` in `staging`, so no table is held in memory whole.
+/// Up to `threads` tables are written at a time. Returns the versions written (nothing is visible
+/// until the night is committed) and each table's time.
+#[allow(clippy::too_many_arguments)]
 pub async fn publish(
     ctx: &SessionContext,
     pipeline: &Pipeline,
     tables: &[SourceTable],
-    mentions: RecordBatch,
+    mentions: (&[PathBuf], Linkage),
+    staging: &Path,
     warehouse: &Warehouse,
     previous: Option<&Night>,
     tonight: (chrono::NaiveDate, &str),
-) -> Result<Vec<TableVersion>, PublishError> {
+    threads: usize,
+) -> Result<(Vec<TableVersion>, Vec<StageTiming>), PublishError> {
     let engine = |table: &str| {
         let table = table.to_string();
         move |e: datafusion::error::DataFusionError| PublishError::Engine { table: table.clone(), source: Box::new(e) }
     };
-    register_batch(ctx, "mention", mentions).map_err(engine("mention"))?;
+    let linked = staging.join("mention.parquet");
+    write_linked(mentions.0, &mentions.1, &linked).map_err(engine("mention"))?;
+    drop(mentions);
+    ctx.register_parquet("mention", linked.to_string_lossy().as_ref(), ParquetReadOptions::default()).await.map_err(engine("mention"))?;
     register_previous(ctx, tonight, warehouse, previous).await?;
     for t in tables {
         let source = &pipeline.sources[t.index];
@@ -194,20 +230,60 @@ pub async fn publish(
         ctx.register_table(name.as_str(), view.into_view()).map_err(engine(&name))?;
     }
     register_batch(ctx, "quarantine_rows", quarantine_batch(pipeline, tables)).map_err(engine("quarantine"))?;
-    let mut written = Vec::new();
-    let all = TABLES.iter().copied().chain([("quarantine", "SELECT * FROM quarantine_rows")]);
-    for (name, sql) in all {
-        let rows = ctx.sql(sql).await.map_err(engine(name))?;
-        let table = delta::write(ctx, warehouse, name, rows).await?;
-        // Later tables read this one as written.
-        let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
-        crate::warehouse::tables::register(ctx, name, &table).await.map_err(delta_err)?;
-        let count = ctx.sql(&format!("SELECT COUNT(*) FROM {name}")).await.map_err(engine(name))?.collect().await.map_err(engine(name))?;
-        let rows = count.first().map_or(0, |b| b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0) as u64);
-        written.push(TableVersion { name: name.to_string(), rows, version: table.version().unwrap_or(0) });
-        crate::warehouse::crash_point(&format!("publish-table:{name}"));
+    // Up to `threads` tables at a time, each once the tables it reads are written.
+    let mut pending: Vec<&'static Table> = TABLES.iter().collect();
+    let mut written: Vec<(TableVersion, StageTiming)> = Vec::new();
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        while running.len() < threads.max(1) {
+            let Some(next) = pending.iter().position(|t| t.after.iter().all(|a| written.iter().any(|(w, _)| w.name == *a))) else { break };
+            let table = pending.remove(next);
+            let (ctx, warehouse) = (ctx.clone(), warehouse.clone());
+            running.spawn(async move { write_table(&ctx, &warehouse, table).await });
+        }
+        let Some(finished) = running.join_next().await else { break };
+        // An error ends the publish; the tables still being written are dropped with `running`.
+        written.push(finished.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?);
     }
-    Ok(written)
+    written.sort_by_key(|(t, _)| TABLES.iter().position(|p| p.name == t.name));
+    Ok(written.into_iter().unzip())
+}
+
+/// Writes one table, registers it as written for the tables that read it, and counts its rows.
+async fn write_table(ctx: &SessionContext, warehouse: &Warehouse, table: &Table) -> Result<(TableVersion, StageTiming), PublishError> {
+    let name = table.name;
+    let engine = |e: datafusion::error::DataFusionError| PublishError::Engine { table: name.to_string(), source: Box::new(e) };
+    let started = std::time::Instant::now();
+    let rows = ctx.sql(table.sql).await.map_err(engine)?;
+    let delta = delta::write(ctx, warehouse, name, rows).await?;
+    let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
+    crate::warehouse::tables::register(ctx, name, &delta).await.map_err(delta_err)?;
+    let count = ctx.sql(&format!("SELECT COUNT(*) FROM {name}")).await.map_err(engine)?.collect().await.map_err(engine)?;
+    let rows = count.first().map_or(0, |b| b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0) as u64);
+    crate::warehouse::crash_point(&format!("publish-table:{name}"));
+    let timing = StageTiming { stage: name.to_string(), seconds: started.elapsed().as_secs_f64(), peak_memory_bytes: manifest::peak_memory_bytes() };
+    Ok((TableVersion { name: name.to_string(), rows, version: delta.version().unwrap_or(0) }, timing))
+}
+
+/// Writes the staged mentions, file after file, with their linkage's columns beside them.
+fn write_linked(staged: &[PathBuf], linkage: &Linkage, out: &Path) -> datafusion::error::Result<()> {
+    let mut fields: Vec<Field> = crate::link::mentions::schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(crate::link::linked_fields());
+    let schema = Arc::new(Schema::new(fields));
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(out)?, schema.clone(), Some(props))?;
+    let mut offset = 0;
+    for path in staged {
+        for batch in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path)?)?.build()? {
+            let batch = batch?;
+            let mut columns = batch.columns().to_vec();
+            columns.extend(crate::link::linked_columns(linkage, offset, batch.num_rows()));
+            offset += batch.num_rows();
+            writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+        }
+    }
+    writer.close()?;
+    Ok(())
 }
 
 /// `night` (this run's day and id), and from the night this one follows `previous_person_source`
