@@ -16,6 +16,15 @@ pub fn session(as_of: NaiveDate, memory_limit: Option<usize>) -> SessionContext 
     session_on(as_of, runtime(memory_limit))
 }
 
+/// A session for queries over tables larger than memory (publish): as `session`, with joins made
+/// as sort-merge joins, so that sorts, aggregations and joins alike spill to disk past
+/// `memory_limit` bytes instead of failing the night.
+pub fn spilling_session(as_of: NaiveDate, memory_limit: usize) -> SessionContext {
+    let ctx = session(as_of, Some(memory_limit));
+    ctx.state_ref().write().config_mut().options_mut().optimizer.prefer_hash_join = false;
+    ctx
+}
+
 /// A runtime for sessions: a memory pool of `memory_limit` bytes (unbounded without) and the
 /// default disk manager to spill to.
 pub fn runtime(memory_limit: Option<usize>) -> Arc<RuntimeEnv> {

@@ -121,7 +121,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     }
 
     record.failed_stage = Some("identity".into());
-    let mentions = link::mentions::build(pipeline, &tables, as_of, staging)?;
+    let mentions = link::mentions::build(pipeline, &tables, as_of, staging, pipeline.engine.threads())?;
     lap("identity", record, &mut clock);
 
     record.failed_stage = Some("link".into());
@@ -180,9 +180,9 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     lap("link", record, &mut clock);
     crash_point("run-linked");
 
-    // Publish's sorts and aggregations spill beyond the engine's pool; its hash joins must fit.
+    // Publish's sorts, aggregations and joins spill beyond the engine's pool.
     record.failed_stage = Some("publish".into());
-    let ctx = crate::engine::session(as_of, Some(pipeline.engine.memory_limit_mb << 20));
+    let ctx = crate::engine::spilling_session(as_of, pipeline.engine.memory_limit_mb << 20);
     (record.tables, record.publish_stages) = publish::publish(&ctx, pipeline, &tables, (&staged_mentions, linkage), staging, warehouse, previous.as_ref(), (as_of, &record.run_id), pipeline.engine.threads()).await?;
     let model_run = match &previous {
         Some(night) if !summary.model_trained => night.model_run.clone(),

@@ -115,9 +115,9 @@ options! {
         /// Threads the night works on (sources read, mentions scored, tables written at a
         /// time); 0 takes every core. The results are the same for any number.
         pub threads: usize = 0,
-        /// Memory pool of publish's queries, in MB: sorts and aggregations spill to disk beyond
-        /// it, and a join that cannot fit in it fails the night naming the table. The linker's
-        /// own structures are outside it (about 500 bytes a mention, see bench/scale.sh).
+        /// Memory pool of publish's queries, in MB: their sorts, aggregations and (sort-merge)
+        /// joins spill to disk beyond it. The linker's own structures are outside it (about
+        /// 370 bytes a mention, see bench/scale.sh).
         pub memory_limit_mb: usize = 4096,
     }
 }

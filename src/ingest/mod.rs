@@ -338,8 +338,20 @@ async fn ingest_source(
         };
         let mut file = FileStats { path: file_name.clone(), bytes, sha256, rows_read: 0, accepted: 0, quarantined: 0, error: None };
         let mut columns: Vec<String> = Vec::new();
+        // The file is parsed on a thread of its own while the chunks before are mapped and staged.
         let mut reader = stream::RawReader::open(source, &path, pipeline.pipeline.batch_rows)?;
-        while let Some(chunk) = reader.next_chunk()? {
+        let (parsed, mut chunks) = tokio::sync::mpsc::channel(2);
+        let parser = tokio::task::spawn_blocking(move || {
+            while let Some(next) = reader.next_chunk().transpose() {
+                let failed = next.is_err();
+                // A closed channel means the mapping stopped on an error: nothing more to parse.
+                if parsed.blocking_send(next).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        while let Some(chunk) = chunks.recv().await {
+            let chunk = chunk?;
             for column in &chunk.columns {
                 if !columns.contains(column) {
                     columns.push(column.clone());
@@ -354,6 +366,7 @@ async fn ingest_source(
             quarantine.extend(mapped.quarantine);
             stage.append(&mapped.batch)?;
         }
+        parser.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         drift_events.extend(mapper.missing_columns(&file_name, &columns));
         for column in columns {
             if !stats.columns.contains(&column) {

@@ -16,6 +16,7 @@ use parquet::file::properties::WriterProperties;
 use crate::config::{MentionSpec, Pipeline, Source};
 use crate::identity::address::address_key;
 use crate::identity::{name_keys, normalize_ids};
+use super::parallel;
 use crate::ingest::{IngestError, SourceTable};
 
 /// Column names of the mentions batch.
@@ -125,8 +126,8 @@ pub struct Mentions {
 
 /// Builds the mentions of all sources, staging them under `staging`. A role's fields all empty
 /// in a row (no father on the certificate) is no mention. The sources' staged mention columns are
-/// read batch by batch, so only the linker's columns of the normalised mentions are held.
-pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate, staging: &Path) -> Result<Mentions, IngestError> {
+/// read batch by batch and normalised on `threads` threads; only the linker's columns are held.
+pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate, staging: &Path, threads: usize) -> Result<Mentions, IngestError> {
     let schema = schema();
     let linker_schema = linker_schema();
     let linker_columns: Vec<usize> = linker_schema.fields().iter().map(|f| schema.index_of(f.name()).expect("a mentions column")).collect();
@@ -141,16 +142,22 @@ pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate, stag
             writers.push(StagedWriter::create(&path, schema.clone(), &source.name)?);
             staged.push(path);
         }
-        for batch in table.mention_batches()?.into_iter().flatten() {
-            let b = batch?;
-            for ((m, role_parts), writer) in source.mentions.iter().zip(&mut by_role).zip(&mut writers) {
-                let columns = role_columns(source, m, &b, as_of);
-                writer.write(RecordBatch::try_new(schema.clone(), columns.clone()).expect("schema matches"))?;
-                let linker = linker_columns.iter().zip(linker_schema.fields()).map(|(&c, field)| match field.data_type() == columns[c].data_type() {
-                    true => columns[c].clone(),
-                    false => arrow::compute::cast(&columns[c], field.data_type()).expect("text to dictionary"),
-                });
-                role_parts.push(linker.collect());
+        // Batches are normalised `threads` at a time, and written and kept in order.
+        let mut batches = table.mention_batches()?.into_iter().flatten().peekable();
+        while batches.peek().is_some() {
+            let group: Vec<RecordBatch> = batches.by_ref().take(threads).collect::<Result<_, _>>()?;
+            let normalised = parallel::map_each(&group, threads, |b| {
+                source.mentions.iter().map(|m| role_columns(source, m, b, as_of)).collect::<Vec<_>>()
+            });
+            for roles in normalised {
+                for ((columns, role_parts), writer) in roles.into_iter().zip(&mut by_role).zip(&mut writers) {
+                    writer.write(RecordBatch::try_new(schema.clone(), columns.clone()).expect("schema matches"))?;
+                    let linker = linker_columns.iter().zip(linker_schema.fields()).map(|(&c, field)| match field.data_type() == columns[c].data_type() {
+                        true => columns[c].clone(),
+                        false => arrow::compute::cast(&columns[c], field.data_type()).expect("text to dictionary"),
+                    });
+                    role_parts.push(linker.collect());
+                }
             }
         }
         for writer in writers {

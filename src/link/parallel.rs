@@ -11,8 +11,18 @@ const CHUNK: usize = 8192;
 /// Runs `work` over `0..n` cut into chunks, on up to `threads` threads; returns each chunk's
 /// result in the order of the chunks.
 pub fn in_chunks<R: Send>(n: usize, threads: usize, work: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
-    let chunks = n.div_ceil(CHUNK);
-    let range = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(n);
+    chunked(n, CHUNK, threads, work)
+}
+
+/// `f` of each item, in order, one item at a time per thread: for items that are each much
+/// work (a batch of rows).
+pub fn map_each<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    chunked(items.len(), 1, threads, |r| f(&items[r.start]))
+}
+
+fn chunked<R: Send>(n: usize, chunk: usize, threads: usize, work: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
+    let chunks = n.div_ceil(chunk);
+    let range = |c: usize| c * chunk..((c + 1) * chunk).min(n);
     if threads <= 1 || chunks <= 1 {
         return (0..chunks).map(|c| work(range(c))).collect();
     }
@@ -60,5 +70,7 @@ mod tests {
         assert_eq!(map(n, 5, |i| i * 3), serial);
         assert_eq!(serial.len(), n);
         assert!(map(0, 2, |i| i).is_empty());
+        let items: Vec<usize> = (0..9).collect();
+        assert_eq!(map_each(&items, 3, |i| i * 2), (0..9).map(|i| i * 2).collect::<Vec<_>>());
     }
 }
