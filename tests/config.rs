@@ -19,6 +19,8 @@ fn bad_pipelines_exit_78_naming_the_key() {
         (original.replace("review_weight = 0.0", "review_weight = 9.0"), "linkage.review_weight"),
         (original.replace("amount = \"AAE019\"", "amountt = \"AAE019\""), "unknown key `amountt` for kind `payment`"),
         (original.replace("amount = \"AAE019\"\n", ""), "kind `payment` needs `amount`"),
+        (format!("{original}\n[engine]\nmemory_limit_mb = 10\n"), "engine.memory_limit_mb"),
+        (format!("{original}\n[engine]\nthread = 2\n"), "unknown field `thread`"),
     ];
     for (text, key) in cases {
         let file = dir.path().join("pipeline.toml");
@@ -42,7 +44,7 @@ fn bad_pipelines_exit_78_naming_the_key() {
 
     // The options reference comes from the declarations.
     let reference = ok(&["validate", "--options"]);
-    for line in ["[linkage]", "match_weight = 6.0", "[source.drift]", "max_shrink = 0.5", "missing_column = Stop", "batch_rows = 65536"] {
+    for line in ["[linkage]", "match_weight = 6.0", "[engine]", "memory_limit_mb = 8192", "[source.drift]", "max_shrink = 0.5", "missing_column = Stop", "batch_rows = 65536"] {
         assert!(reference.contains(line), "{line}: {reference}");
     }
 }

@@ -122,3 +122,21 @@ fn a_second_night_keeps_keys_and_publishes_what_changed() {
     let november = csv_rows(&ok(&["sql", "SELECT COUNT(*) FROM pension_payment WHERE month = DATE '2026-11-01'", "--warehouse", path(&warehouse), "--format", "csv"]));
     assert!(november[0][0].parse::<u64>().unwrap() > 0);
 }
+
+#[test]
+fn links_are_the_same_on_one_thread_and_on_many() {
+    // Large enough that the linker cuts its mentions into several chunks.
+    let data = generated(10000, 5, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(PIPELINE).unwrap();
+    let mut nights = Vec::new();
+    for threads in [1, 3] {
+        let pipeline = dir.path().join(format!("threads-{threads}.toml"));
+        std::fs::write(&pipeline, format!("{original}\n[engine]\nthreads = {threads}\n")).unwrap();
+        let warehouse = dir.path().join(format!("warehouse-{threads}"));
+        ok(&["run", path(&pipeline), "--data-root", path(&data), "--warehouse", path(&warehouse)]);
+        nights.push((dump(&warehouse, 1, "person_source"), dump(&warehouse, 1, "person"), dump(&warehouse, 1, "review_queue")));
+    }
+    assert!(nights[0].0.len() > 20000, "{} mentions", nights[0].0.len());
+    assert!(nights[0] == nights[1], "the links differ between one thread and three");
+}

@@ -118,7 +118,7 @@ options! {
         /// Memory pool of publish's queries, in MB: their sorts, aggregations and (sort-merge)
         /// joins spill to disk beyond it. The linker's own structures are outside it (about
         /// 370 bytes a mention, see bench/scale.sh).
-        pub memory_limit_mb: usize = 4096,
+        pub memory_limit_mb: usize = 8192,
     }
 }
 
