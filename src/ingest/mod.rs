@@ -14,6 +14,8 @@ mod staging;
 mod stream;
 mod text;
 
+pub use staging::staging_writer;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -206,8 +208,8 @@ pub struct SourceTable {
 impl SourceTable {
     /// The linker's columns of the source's accepted rows, batch by batch, without the rows the
     /// duplicate check rejected; nothing for a source without mentions.
-    pub fn mention_batches(&self) -> Result<Vec<staging::MentionBatches>, IngestError> {
-        self.mentions.iter().map(|path| staging::MentionBatches::open(path, &self.rejected_indexes, &self.stats.source)).collect()
+    pub fn mention_batches(&self) -> Result<Option<staging::MentionBatches>, IngestError> {
+        self.mentions.as_ref().map(|path| staging::MentionBatches::open(path, &self.rejected_indexes, &self.stats.source)).transpose()
     }
 }
 

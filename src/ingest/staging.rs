@@ -36,6 +36,14 @@ pub struct Stage {
     key_column: usize,
 }
 
+/// A Parquet file of the run's staging, Snappy-compressed; with `row_group_rows`, row groups of
+/// at most that many rows (the writer then holds no more before it reaches disk). Every staged
+/// file (accepted rows, mentions, linked mentions) is written by one of these.
+pub fn staging_writer(path: &Path, schema: SchemaRef, row_group_rows: Option<usize>) -> parquet::errors::Result<ArrowWriter<File>> {
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(row_group_rows).build();
+    ArrowWriter::try_new(File::create(path)?, schema, Some(props))
+}
+
 fn staging_error(name: &str, path: &Path, e: impl std::fmt::Display) -> IngestError {
     IngestError::Staging { source_name: name.to_string(), path: path.to_path_buf(), message: e.to_string() }
 }
@@ -48,11 +56,7 @@ impl Stage {
         fields.push(Field::new(INDEX_COLUMN, DataType::UInt32, false));
         let schema = Arc::new(Schema::new(fields));
         // Row groups of one batch: the writer holds no more than a batch before it reaches disk.
-        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(batch_rows)).build();
-        let open = |path: &Path, schema: SchemaRef| {
-            let file = File::create(path).map_err(|e| IngestError::Io { file: path.to_path_buf(), source: e })?;
-            ArrowWriter::try_new(file, schema, Some(props.clone())).map_err(|e| staging_error(name, path, e))
-        };
+        let open = |path: &Path, schema: SchemaRef| staging_writer(path, schema, Some(batch_rows)).map_err(|e| staging_error(name, path, e));
         let writer = open(path, schema.clone())?;
         let prefixes: Vec<String> = source.mentions.iter().map(|m| format!("{}.", m.role)).collect();
         let kept = if prefixes.is_empty() {

@@ -12,7 +12,6 @@
 //! needs last night's model and thresholds, and name frequencies over the model's mention count.
 
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 
 use arrow::array::{Array, ArrayAccessor, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch, StringArray, StringViewArray};
 use arrow::datatypes::DataType;
@@ -148,9 +147,7 @@ impl<'a> Text<'a> {
 }
 
 fn key_hash(source: &str, record_key: &str, role: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (source, record_key, role).hash(&mut h);
-    h.finish()
+    super::hash_of((source, record_key, role))
 }
 
 fn tonight_inputs<'a>(m: &MentionColumns<'a>, i: usize) -> Inputs<'a> {

@@ -10,14 +10,12 @@ use arrow::compute::{concat, filter};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt16Type};
 use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 
 use crate::config::{MentionSpec, Pipeline, Source};
 use crate::identity::address::address_key;
 use crate::identity::{name_keys, normalize_ids};
 use super::parallel;
-use crate::ingest::{IngestError, SourceTable};
+use crate::ingest::{IngestError, SourceTable, staging_writer};
 
 /// Column names of the mentions batch.
 pub mod col {
@@ -189,9 +187,7 @@ struct StagedWriter {
 
 impl StagedWriter {
     fn create(path: &Path, schema: SchemaRef, source_name: &str) -> Result<StagedWriter, IngestError> {
-        let file = File::create(path).map_err(|e| IngestError::Io { file: path.to_path_buf(), source: e })?;
-        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| staged_error(source_name, path, e))?;
+        let writer = staging_writer(path, schema, None).map_err(|e| staged_error(source_name, path, e))?;
         Ok(StagedWriter { writer, path: path.to_path_buf(), source_name: source_name.to_string() })
     }
 

@@ -53,6 +53,14 @@ impl std::fmt::Display for PersonKey {
     }
 }
 
+/// A key's 64-bit hash, the same every run (SipHash with fixed keys): block keys and mention
+/// keys are held as these.
+fn hash_of(key: impl std::hash::Hash) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    std::hash::Hasher::finish(&h)
+}
+
 /// Links the mentions (the linker's columns, `mentions::Mentions::linker`). Without a `model`
 /// (from earlier nights), one is learned from these mentions. With `previous` (last night's
 /// links, compared by `carry`), unchanged links are carried over. The links are the same for

@@ -10,7 +10,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use arrow::array::{Array, ArrayAccessor};
 
-use super::PersonKey;
+use super::{PersonKey, hash_of};
 use super::carry::{Carried, Previous};
 use super::parallel;
 use super::mentions::MentionColumns;
@@ -137,13 +137,6 @@ impl Block {
             Some(Slot::Shared(k)) => &self.shared[*k as usize],
         }
     }
-}
-
-/// A block key's hash: the same key always gives the same hash.
-fn hash_of(key: impl Hash) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
 }
 
 /// The hasher of maps whose keys are already hashes.

@@ -19,10 +19,7 @@ use crate::config::Pipeline;
 use crate::ingest::{INDEX_COLUMN, Quarantined, SourceTable};
 use crate::link::Linkage;
 use manifest::StageTiming;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 use crate::warehouse::{Night, TableVersion, Warehouse};
 
 /// A problem building or writing the published tables; nothing of the night is committed.
@@ -270,8 +267,7 @@ fn write_linked(staged: &[PathBuf], linkage: &Linkage, out: &Path) -> datafusion
     let mut fields: Vec<Field> = crate::link::mentions::schema().fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.extend(crate::link::linked_fields());
     let schema = Arc::new(Schema::new(fields));
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-    let mut writer = ArrowWriter::try_new(std::fs::File::create(out)?, schema.clone(), Some(props))?;
+    let mut writer = crate::ingest::staging_writer(out, schema.clone(), None)?;
     let mut offset = 0;
     for path in staged {
         for batch in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path)?)?.build()? {
