@@ -59,6 +59,21 @@ enum DiffFormat {
     Json,
 }
 
+/// What `pophub schema` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SchemaOf {
+    /// The pipeline file (`pipelines/*.toml`).
+    Pipeline,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SchemaFormat {
+    /// JSON Schema, draft 2020-12.
+    Json,
+    /// The reference page, `schemas/pipeline.md`.
+    Markdown,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write a synthetic city's department exports and its ground truth.
@@ -78,14 +93,17 @@ enum Command {
     },
     /// Check a pipeline file (keys, references, files present); exits 78 naming every bad key.
     Validate {
-        #[arg(required_unless_present = "options")]
-        pipeline: Option<PathBuf>,
-        /// List the options of `[pipeline]`, `[linkage]` and `[source.drift]` with their defaults.
-        #[arg(long)]
-        options: bool,
+        pipeline: PathBuf,
         /// Read the sources from this folder instead of the pipeline's `data_root`.
         #[arg(long)]
         data_root: Option<PathBuf>,
+    },
+    /// The pipeline file's JSON Schema (for editors), or its reference page of every key.
+    Schema {
+        #[arg(value_enum)]
+        of: SchemaOf,
+        #[arg(long, value_enum, default_value = "json")]
+        format: SchemaFormat,
     },
     /// Run the nightly pipeline: ingest, link, publish.
     Run {
@@ -381,15 +399,14 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
                 summary.as_of
             ))?;
         }
-        Command::Validate { pipeline, options, data_root } => {
-            if options {
-                stdout(&Pipeline::options_reference())?;
-            }
-            if let Some(pipeline) = pipeline {
-                let p = Pipeline::load(&pipeline, data_root.as_deref())?;
-                stdout(&format!("{}: ok ({} sources)\n", pipeline.display(), p.sources.len()))?;
-            }
+        Command::Validate { pipeline, data_root } => {
+            let p = Pipeline::load(&pipeline, data_root.as_deref())?;
+            stdout(&format!("{}: ok ({} sources)\n", pipeline.display(), p.sources.len()))?;
         }
+        Command::Schema { of: SchemaOf::Pipeline, format } => match format {
+            SchemaFormat::Json => stdout(&format!("{:#}\n", pophub::config::schema::pipeline_schema()))?,
+            SchemaFormat::Markdown => stdout(&pophub::config::schema::pipeline_reference())?,
+        },
         Command::Run { pipeline, warehouse, data_root, as_of, retrain, reparse, relink } => {
             let mut p = Pipeline::load(&pipeline, data_root.as_deref())?;
             p.pipeline.as_of = as_of.or(p.pipeline.as_of);

@@ -180,10 +180,11 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     lap("link", record, &mut clock);
     crash_point("run-linked");
 
-    // Publish's sorts, aggregations and joins spill beyond the engine's pool.
+    // Publish's sorts, aggregations and (on large nights) joins spill beyond the engine's pool.
     record.failed_stage = Some("publish".into());
-    let ctx = crate::engine::spilling_session(as_of, pipeline.engine.memory_limit_mb << 20);
-    (record.tables, record.publish_stages) = publish::publish(&ctx, pipeline, &tables, (&staged_mentions, linkage), staging, warehouse, previous.as_ref(), (as_of, &record.run_id), pipeline.engine.threads()).await?;
+    let threads = pipeline.engine.threads();
+    let ctx = crate::engine::publish_session(as_of, pipeline.engine.memory_limit_mb << 20, linkage.rule.len(), threads);
+    (record.tables, record.publish_stages) = publish::publish(&ctx, pipeline, &tables, (&staged_mentions, linkage), staging, warehouse, previous.as_ref(), (as_of, &record.run_id), threads).await?;
     let model_run = match &previous {
         Some(night) if !summary.model_trained => night.model_run.clone(),
         _ => {

@@ -27,7 +27,7 @@ options! {
 }
 
 /// Kinds of personal data a role sees masked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MaskKind {
     /// ID numbers keep the six region digits and the last four: `420502********1234`.
@@ -48,20 +48,25 @@ impl MaskKind {
 }
 
 /// `[[access.role]]`: a role of this deployment.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleConfig {
     /// The role's name, as `pophub user add NAME --role` gives it.
+    #[schemars(example = &"xiling_clerk")]
     pub name: String,
     /// Published tables it sees; every published table when not given. Others do not exist for
     /// it (nor in its `pg_catalog` and `information_schema`).
+    #[schemars(example = ["person", "person_house", "house"])]
     pub tables: Option<Vec<String>>,
     /// What it sees masked; every kind when not given, `[]` for nothing.
+    #[schemars(example = ["citizen_id", "birth_date", "raw"])]
     pub masked: Option<Vec<MaskKind>>,
     /// A SQL condition on `person`'s columns (`district_code = '420502'`): it sees only those
     /// persons, and only the rows of other tables that concern them.
+    #[schemars(example = &"district_code = '420502'")]
     pub row_filter: Option<String>,
     /// Rows a statement may return; no limit when not given.
+    #[schemars(example = 10_000)]
     pub max_rows: Option<u64>,
 }
 

@@ -34,6 +34,17 @@ impl ValueType {
             ValueType::Text | ValueType::OneOf(_) => "VARCHAR",
         }
     }
+
+    /// What the department's text must be, for the pipeline reference.
+    pub fn describe(self) -> String {
+        match self {
+            ValueType::Text => "text".into(),
+            ValueType::Date => "a date, in any of the departments' formats".into(),
+            ValueType::Month => "a month: `YYYYMM`, `YYYY-MM` or `YYYY年M月`".into(),
+            ValueType::Number => "a number, `,` thousands separators allowed".into(),
+            ValueType::OneOf(words) => format!("one of {}", words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")),
+        }
+    }
 }
 
 /// The status vocabulary of the household register.
@@ -258,6 +269,55 @@ impl Facts {
         }
         facts.fields.sort_by_key(|(n, _)| kind.fields.iter().position(|f| f.name == *n));
         Ok(facts)
+    }
+}
+
+/// One schema per kind, `kind` telling them apart: the keys each kind takes and needs come from
+/// [`FACT_KINDS`], as `from_table` checks them.
+impl schemars::JsonSchema for Facts {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Facts".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let field = generator.subschema_for::<Field>().to_value();
+        let kinds: Vec<serde_json::Value> = FACT_KINDS
+            .iter()
+            .map(|kind| {
+                let mut properties = serde_json::Map::new();
+                properties.insert("kind".into(), serde_json::json!({ "const": kind.name, "description": kind.doc }));
+                for r in kind.roles {
+                    let doc = format!("The mention role whose person key is published as `{}`.", r.column);
+                    properties.insert(r.key.into(), serde_json::json!({ "type": "string", "description": doc }));
+                }
+                for c in kind.constants {
+                    let doc = format!("Published as the column `{c}` on every row of the source.");
+                    properties.insert((*c).into(), serde_json::json!({ "type": "string", "description": doc }));
+                }
+                for f in kind.fields {
+                    let mut schema = field.clone();
+                    schema["description"] = format!("Read as {}.", f.value.describe()).into();
+                    properties.insert(f.name.into(), schema);
+                }
+                let required: Vec<&str> = std::iter::once("kind")
+                    .chain(kind.roles.iter().filter(|r| r.required).map(|r| r.key))
+                    .chain(kind.constants.iter().copied())
+                    .chain(kind.fields.iter().filter(|f| f.required).map(|f| f.name))
+                    .collect();
+                serde_json::json!({
+                    "type": "object",
+                    "title": kind.name,
+                    "description": kind.doc,
+                    "properties": properties,
+                    "required": required,
+                    "additionalProperties": false,
+                })
+            })
+            .collect();
+        schemars::json_schema!({
+            "description": "The department's facts each row gives, all of one kind.",
+            "oneOf": kinds,
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::ValueMap;
 
 /// Written as a plain string (a column name) or as a table (`{ sql = "…" }`, `{ column = "…", map = {…} }`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Field {
     /// A column by its header, written as a plain string.
@@ -17,29 +17,34 @@ pub enum Field {
 }
 
 /// A field written as a table; exactly one of `column`, `sql` and `value` is given.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
     /// A column by its header (or `c1`, `c2`, … in files without a header).
     #[serde(default)]
+    #[schemars(example = &"性别")]
     pub column: Option<String>,
     /// A SQL expression over the row's columns, e.g. `substr("户号", 1, 6)`.
     #[serde(default)]
+    #[schemars(example = &"substr(\"户号\", 1, 6)")]
     pub sql: Option<String>,
     /// A constant.
     #[serde(default)]
+    #[schemars(example = &"pension")]
     pub value: Option<String>,
     /// Department values to published values, e.g. `{ "男" = "M", "1" = "M" }`; others become null.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"男": "M", "女": "F"}))]
     pub map: Option<ValueMap>,
     /// What a missing or unusable value does: `error` quarantines the row, `warning` keeps it
     /// (the value null, the raw text kept) and counts it. Defaults per field: see `ingest::facts`.
     #[serde(default)]
+    #[schemars(example = &"warning")]
     pub severity: Option<Severity>,
 }
 
 /// What a missing or unusable value of a field does to its row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The row is quarantined.

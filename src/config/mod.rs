@@ -6,6 +6,7 @@ pub mod access;
 pub mod facts;
 pub mod field;
 mod options;
+pub mod schema;
 mod validate;
 
 use options::options;
@@ -65,7 +66,7 @@ impl ConfigError {
 }
 
 /// The whole pipeline file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pipeline {
     /// `[pipeline]`: the pipeline's name, its data and how it reads.
@@ -81,6 +82,7 @@ pub struct Pipeline {
     pub engine: EngineOptions,
     /// Every `[[source]]`, in the order the file declares them.
     #[serde(rename = "source")]
+    #[schemars(length(min = 1))]
     pub sources: Vec<Source>,
     /// Where the file was read from; relative paths resolve against its folder.
     #[serde(skip)]
@@ -94,12 +96,16 @@ options! {
     /// `[pipeline]`: what the pipeline is and how it reads.
     pub struct PipelineOptions {
         /// The pipeline's name, in the run manifest.
+        #[schemars(example = &"nightly")]
         pub name: String = String::new(),
         /// What it is for.
+        #[schemars(example = &"Police register, social security, housing, health, civil affairs")]
         pub description: Option<String> = None,
         /// Folder the sources' paths are relative to, itself relative to the pipeline file.
+        #[schemars(example = &"../sample-data")]
         pub data_root: Option<PathBuf> = None,
         /// The day the exports describe: later dates are "future". Defaults to the run's date.
+        #[schemars(with = "Option<String>", example = &"2026-11-01")]
         pub as_of: Option<NaiveDate> = None,
         /// Rows per Arrow batch while reading.
         pub batch_rows: usize = 65_536,
@@ -115,8 +121,9 @@ options! {
         /// Threads the night works on (sources read, mentions scored, tables written at a
         /// time); 0 takes every core. The results are the same for any number.
         pub threads: usize = 0,
-        /// Memory pool of publish's queries, in MB: their sorts, aggregations and (sort-merge)
-        /// joins spill to disk beyond it. The linker's own structures are outside it (about
+        /// Memory pool of publish's queries, in MB: their sorts and aggregations spill to disk
+        /// beyond it, and so do joins on nights too large for hash joins in half of it (they
+        /// are made as sort-merge joins then). The linker's own structures are outside it (about
         /// 370 bytes a mention, see bench/scale.sh).
         pub memory_limit_mb: usize = 8192,
     }
@@ -148,7 +155,7 @@ options! {
 }
 
 /// How a source's files are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Delimited text.
@@ -164,7 +171,7 @@ pub enum Format {
 }
 
 /// The character encoding of a delimited text source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     /// UTF-8, the default (`utf-8` or `utf8`).
@@ -189,16 +196,20 @@ impl Encoding {
 }
 
 /// One department export.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
     /// Names the source in keys, staging and the published tables: unique, ASCII letters, digits and `_`.
+    #[schemars(example = &"household_register", regex(pattern = r"^[A-Za-z0-9_]+$"))]
     pub name: String,
     /// The department that sends the export, e.g. `police`, reported with the source's counts.
+    #[schemars(example = &"police")]
     pub department: String,
     /// A path or glob, relative to `data_root`.
+    #[schemars(example = &"police/household_register*.csv")]
     pub path: String,
     /// How the files are written.
+    #[schemars(example = &"csv")]
     pub format: Format,
     /// Character encoding of delimited text; JSON is UTF-8, and xlsx and parquet carry their own.
     #[serde(default)]
@@ -211,11 +222,14 @@ pub struct Source {
     pub header: bool,
     /// JSON: an array property whose elements each become a row (with the parent's fields).
     #[serde(default)]
+    #[schemars(example = &"owners")]
     pub explode: Option<String>,
     /// Excel: the sheet to read; the first one when not given.
     #[serde(default)]
+    #[schemars(example = &"Sheet1")]
     pub sheet: Option<String>,
     /// What identifies a row within the source; rows without one are quarantined.
+    #[schemars(example = &"人员编号")]
     pub record_key: Field,
     /// The source is the authority on identity (the household register): each of its records is
     /// a person, and records it holds as distinct are never merged.
@@ -233,7 +247,7 @@ pub struct Source {
 }
 
 /// Whether a kind of drift stops the night (nothing is published) or is only reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DriftAction {
     /// The night stops before publishing: nothing of it is committed.
@@ -259,19 +273,6 @@ options! {
     }
 }
 
-impl Pipeline {
-    /// Every option of the pipeline file's option tables, with defaults and docs.
-    pub fn options_reference() -> String {
-        options::render(&[
-            ("pipeline", PipelineOptions::reference()),
-            ("linkage", LinkageOptions::reference()),
-            ("engine", EngineOptions::reference()),
-            ("access", access::AccessOptions::reference()),
-            ("source.drift", DriftPolicy::reference()),
-        ])
-    }
-}
-
 fn default_delimiter() -> char {
     ','
 }
@@ -280,34 +281,42 @@ fn default_true() -> bool {
 }
 
 /// The columns that describe one person mentioned by a row.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MentionSpec {
     /// What the person is to the record, e.g. `resident` or `mother`; unique within the source.
+    #[schemars(example = &"resident")]
     pub role: String,
     /// A mention in this role that matches nobody starts a new person (a newborn's certificate).
     #[serde(default)]
     pub creates_persons: bool,
     /// The person's ID number as the department writes it (18 or 15 digits).
     #[serde(default)]
+    #[schemars(example = &"公民身份号码")]
     pub citizen_id: Option<Field>,
     /// The person's name as registered.
     #[serde(default)]
+    #[schemars(example = &"姓名")]
     pub name: Option<Field>,
     /// Must come out as `M` or `F` (use a value map).
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"column": "性别", "map": {"男": "M", "女": "F"}}))]
     pub sex: Option<Field>,
     /// Birth date, in any of the departments' date formats.
     #[serde(default)]
+    #[schemars(example = &"出生日期")]
     pub birth_date: Option<Field>,
     /// Ethnicity (民族) as the department writes it.
     #[serde(default)]
+    #[schemars(example = &"民族")]
     pub ethnicity: Option<Field>,
     /// Where the person lives or is registered, as this department writes it.
     #[serde(default)]
+    #[schemars(example = &"户籍地址")]
     pub address: Option<Field>,
     /// The household register number the person belongs to.
     #[serde(default)]
+    #[schemars(example = &"户号")]
     pub household_no: Option<Field>,
 }
 
