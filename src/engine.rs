@@ -59,3 +59,21 @@ pub fn session_on(as_of: NaiveDate, runtime: Arc<RuntimeEnv>) -> SessionContext 
     crate::identity::udf::register(&ctx, as_of);
     ctx
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash_joins(mentions: usize, tables_at_once: usize) -> bool {
+        let ctx = publish_session(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), 8192 << 20, mentions, tables_at_once);
+        ctx.state().config().options().optimizer.prefer_hash_join
+    }
+
+    #[test]
+    fn publish_joins_are_hash_joins_only_while_they_fit_half_the_pool() {
+        assert!(hash_joins(422_584, 2));
+        assert!(!hash_joins(2_110_504, 2));
+        assert!(hash_joins(2_110_504, 1));
+        assert!(!hash_joins(22_000_000, 1));
+    }
+}

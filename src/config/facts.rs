@@ -193,6 +193,14 @@ impl FactKind {
     fn keys(&self) -> Vec<&'static str> {
         self.roles.iter().map(|r| r.key).chain(self.constants.iter().copied()).chain(self.fields.iter().map(|f| f.name)).collect()
     }
+
+    /// The keys a `[source.facts]` of this kind must give: its required roles, every constant
+    /// and its required fields.
+    pub fn required_keys(&self) -> impl Iterator<Item = &'static str> + '_ {
+        (self.roles.iter().filter(|r| r.required).map(|r| r.key))
+            .chain(self.constants.iter().copied())
+            .chain(self.fields.iter().filter(|f| f.required).map(|f| f.name))
+    }
 }
 
 /// A source's `[source.facts]`: its kind and, by the kind's keys, the roles, constants and
@@ -256,14 +264,8 @@ impl Facts {
                 return Err(format!("unknown key `{key}` for kind `{}`; its keys are {}", kind.name, kind.keys().join(", ")));
             }
         }
-        let missing: Vec<&str> = kind
-            .roles
-            .iter()
-            .filter(|r| r.required && !facts.roles.contains_key(r.key))
-            .map(|r| r.key)
-            .chain(kind.constants.iter().copied().filter(|c| !facts.constants.contains_key(c)))
-            .chain(kind.fields.iter().filter(|f| f.required && !facts.fields.iter().any(|(n, _)| n == &f.name)).map(|f| f.name))
-            .collect();
+        let given = |key: &str| facts.roles.contains_key(key) || facts.constants.contains_key(key) || facts.fields.iter().any(|(n, _)| *n == key);
+        let missing: Vec<&str> = kind.required_keys().filter(|k| !given(k)).collect();
         if !missing.is_empty() {
             return Err(format!("kind `{}` needs {}", kind.name, missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")));
         }
@@ -299,11 +301,7 @@ impl schemars::JsonSchema for Facts {
                     schema["description"] = format!("Read as {}.", f.value.describe()).into();
                     properties.insert(f.name.into(), schema);
                 }
-                let required: Vec<&str> = std::iter::once("kind")
-                    .chain(kind.roles.iter().filter(|r| r.required).map(|r| r.key))
-                    .chain(kind.constants.iter().copied())
-                    .chain(kind.fields.iter().filter(|f| f.required).map(|f| f.name))
-                    .collect();
+                let required: Vec<&str> = std::iter::once("kind").chain(kind.required_keys()).collect();
                 serde_json::json!({
                     "type": "object",
                     "title": kind.name,

@@ -222,20 +222,11 @@ fn render_fact_kinds(page: &mut String) {
 
 /// A JSON value as TOML writes it inline: `"gb18030"`, `8192`, `{ column = "性别" }`.
 fn toml_inline(value: &Value) -> String {
-    match toml::Value::try_from(value) {
-        Ok(toml::Value::Table(table)) => {
-            let items: Vec<String> = table.iter().map(|(k, v)| format!("{} = {}", toml_key(k), toml_inline_toml(v))).collect();
-            format!("{{ {} }}", items.join(", "))
-        }
-        Ok(other) => toml_inline_toml(&other),
-        Err(_) => value.to_string(),
-    }
-}
-
-fn toml_inline_toml(value: &toml::Value) -> String {
+    let joined = |items: Vec<String>| items.join(", ");
     match value {
-        toml::Value::Table(_) => toml_inline(&serde_json::to_value(value).unwrap_or_default()),
-        other => other.to_string(),
+        Value::Object(map) => format!("{{ {} }}", joined(map.iter().map(|(k, v)| format!("{} = {}", toml_key(k), toml_inline(v))).collect())),
+        Value::Array(items) => format!("[{}]", joined(items.iter().map(toml_inline).collect())),
+        scalar => toml::Value::try_from(scalar).map_or_else(|_| scalar.to_string(), |v| v.to_string()),
     }
 }
 
