@@ -4,7 +4,7 @@
 //!
 //! The data flows through the modules in this order (see ARCHITECTURE.md):
 //! `config` → `ingest` → `identity` → `link` → `publish` → `warehouse` (nights on disk) →
-//! `query`, and through `access` (users, roles, masked catalogs) → `serve` (the PostgreSQL
+//! `query` and `night_report` (the operator's page of a night), and through `access` (users, roles, masked catalogs) → `serve` (the PostgreSQL
 //! wire); `run` drives one night,
 //! `generate` makes synthetic cities and `evaluate` scores a run against their truth.
 
@@ -16,6 +16,8 @@ pub mod generate;
 pub mod identity;
 pub mod ingest;
 pub mod link;
+pub mod night_report;
+pub mod progress;
 pub mod publish;
 pub mod query;
 pub mod rng;
@@ -56,6 +58,9 @@ pub enum Error {
     /// A user, role or role's catalog could not be found, read or built.
     #[error(transparent)]
     Access(#[from] access::AccessError),
+    /// The night's report could not be built or written.
+    #[error(transparent)]
+    Report(#[from] night_report::ReportError),
     /// The PostgreSQL-wire server could not listen, set up TLS or write its audit log.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),

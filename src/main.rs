@@ -11,6 +11,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use pophub::config::Pipeline;
+use pophub::progress::Progress;
 use pophub::publish::manifest::RunManifest;
 use pophub::query::{self, OutputFormat};
 use pophub::warehouse::{NightLog, Warehouse, WriterLock};
@@ -24,6 +25,47 @@ const EXIT_BAD_CONFIG: u8 = 78;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print only errors: no progress, no summary, no warnings.
+    #[arg(long, global = true)]
+    quiet: bool,
+    /// How logs are written to standard error (`RUST_LOG` filters them, e.g. `RUST_LOG=debug`).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// A line per event, for people.
+    Text,
+    /// A JSON object per event, for schedulers and log collectors.
+    Json,
+}
+
+/// Logs to standard error through `tracing`: `RUST_LOG` when set, else pophub's information and
+/// every other crate's warnings; only errors under `--quiet`. Lines lift the progress bars.
+fn start_logs(quiet: bool, format: LogFormat, progress: &Progress) {
+    use tracing_subscriber::EnvFilter;
+    // The Delta kernel logs an error for every table it finds without a log, which is how each
+    // table of a first night starts: none of its events are for the operator.
+    const KERNEL: &str = "buoyant_kernel=off";
+    let filter = match (quiet, EnvFilter::try_from_default_env()) {
+        (true, _) => EnvFilter::new(format!("error,{KERNEL}")),
+        (false, Ok(filter)) => filter,
+        (false, Err(_)) => EnvFilter::new(format!("warn,pophub=info,{KERNEL}")),
+    };
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(progress.log_writer()).with_target(false);
+    match format {
+        // The message alone: pophub's messages say what their fields hold.
+        LogFormat::Text => logs
+            .without_time()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .fmt_fields(tracing_subscriber::fmt::format::debug_fn(|line, field, value| match field.name() {
+                "message" => write!(line, "{value:?}"),
+                _ => Ok(()),
+            }))
+            .init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 #[derive(clap::Args)]
@@ -303,8 +345,28 @@ fn access_options(pipeline: Option<&std::path::Path>) -> anyhow::Result<pophub::
     })
 }
 
+/// How `pophub report night` writes the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum NightReportFormat {
+    /// One self-contained page: inline CSS and SVG charts, nothing fetched.
+    Html,
+    /// The same figures as JSON: the run's manifest, the lights, the trend, the night's figures.
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Report {
+    /// The night's report for the engineer on duty: sources, quarantine, ID quality, linkage,
+    /// the standing reports' counts, timings (every run also writes `_runs/<run>/report.html`).
+    Night {
+        #[command(flatten)]
+        at: NightArgs,
+        #[arg(long, value_enum, default_value = "html")]
+        format: NightReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Pensions paid for months after the month of death.
     DeceasedPensions {
         #[command(flatten)]
@@ -312,11 +374,11 @@ enum Report {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// The voter roll of one district on one election day.
+    /// The voter roll of one or more districts on one election day (`--format xlsx`: a sheet per district).
     VoterRoll {
-        /// The district's six-digit code.
-        #[arg(long)]
-        district: String,
+        /// The district's six-digit code; several, comma-separated or repeated, for several rolls.
+        #[arg(long, required = true, value_delimiter = ',')]
+        district: Vec<String>,
         /// Election day, YYYY-MM-DD.
         #[arg(long)]
         date: NaiveDate,
@@ -336,6 +398,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let progress = Progress::for_stderr(cli.quiet);
+    start_logs(cli.quiet, cli.log_format, &progress);
+    let feedback = Feedback { quiet: cli.quiet, progress };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -343,10 +408,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    match runtime.block_on(execute(cli.command)) {
+    match runtime.block_on(execute(cli.command, &feedback)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", error_text(&e));
+            match cli.log_format {
+                LogFormat::Text => eprintln!("error: {}", error_text(&e)),
+                LogFormat::Json => tracing::error!("{}", error_text(&e)),
+            }
             let library_error = || e.chain().find_map(|c| c.downcast_ref::<pophub::Error>());
             let code = if e.chain().any(|c| c.downcast_ref::<pophub::config::ConfigError>().is_some()) {
                 EXIT_BAD_CONFIG
@@ -384,7 +452,15 @@ fn stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
-async fn execute(command: Command) -> anyhow::Result<u8> {
+/// What the command shows besides its results.
+struct Feedback {
+    /// `--quiet`: only errors.
+    quiet: bool,
+    /// Progress of the long stages.
+    progress: Progress,
+}
+
+async fn execute(command: Command, feedback: &Feedback) -> anyhow::Result<u8> {
     match command {
         Command::Generate { persons, seed, out, as_of, night } => {
             let started = std::time::Instant::now();
@@ -410,8 +486,11 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
         Command::Run { pipeline, warehouse, data_root, as_of, retrain, reparse, relink } => {
             let mut p = Pipeline::load(&pipeline, data_root.as_deref())?;
             p.pipeline.as_of = as_of.or(p.pipeline.as_of);
-            let manifest = pophub::run::run(&p, &Warehouse::new(&warehouse), pophub::run::RunOptions { retrain, reparse, relink }).await.with_context(|| format!("running {}", pipeline.display()))?;
-            stdout(&pophub::run::summary(&manifest))?;
+            let options = pophub::run::RunOptions { retrain, reparse, relink };
+            let manifest = pophub::run::run(&p, &Warehouse::new(&warehouse), options, &feedback.progress).await.with_context(|| format!("running {}", pipeline.display()))?;
+            if !feedback.quiet {
+                stdout(&pophub::run::summary(&manifest))?;
+            }
         }
         Command::Sql { query, at, output } => {
             let sql = match query {
@@ -474,6 +553,17 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
             stdout(&format!("kept nights {:?}; removed nights {:?}; {files} file(s) deleted\n", report.kept_nights, report.removed_nights))?;
         }
         Command::Report { report } => match report {
+            Report::Night { at, format, out } => {
+                let report = pophub::night_report::NightReport::of_night(&Warehouse::new(&at.warehouse), at.night).await?;
+                let text = match format {
+                    NightReportFormat::Html => report.html()?,
+                    NightReportFormat::Json => format!("{}\n", report.json()),
+                };
+                match out {
+                    Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
+                    None => stdout(&text)?,
+                }
+            }
             Report::DeceasedPensions { at, output } => {
                 let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
                 let rows = query::reports::deceased_pensions(&ctx).await?;
@@ -481,8 +571,12 @@ async fn execute(command: Command) -> anyhow::Result<u8> {
             }
             Report::VoterRoll { district, date, exclude, at, output } => {
                 let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
-                let rows = query::reports::voter_roll(&ctx, &district, date, exclude.as_deref()).await?;
-                query::write_output(&rows, output.format, output.out.as_deref())?;
+                let mut rolls = Vec::new();
+                for d in &district {
+                    rolls.push((d.as_str(), query::reports::voter_roll(&ctx, Some(d), date, exclude.as_deref()).await?));
+                }
+                let sheets: Vec<(&str, &query::Rows)> = rolls.iter().map(|(d, rows)| (*d, rows)).collect();
+                query::write_sheets(&sheets, output.format, output.out.as_deref())?;
             }
         },
         Command::Review { action: Review::List { at, output } } => {

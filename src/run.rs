@@ -14,6 +14,8 @@ use chrono::{NaiveDate, Utc};
 use crate::config::{DriftAction, Pipeline};
 use crate::ingest::drift::{self, DriftEvent};
 use crate::link::{self, model::{Model, ModelError}};
+use crate::night_report::NightReport;
+use crate::progress::{Progress, Unit};
 use crate::publish::{self, manifest::{LinkSummary, RunManifest, RunStatus, SCHEMA_VERSION, StageTiming, peak_memory_bytes}};
 use crate::warehouse::{Night, NightLog, Warehouse, WriterLock, crash_point};
 
@@ -32,14 +34,14 @@ pub struct RunOptions {
 /// linkage model of the current night is used unless `retrain` is set or there is none; a model
 /// learned tonight is kept for the nights after, so unchanged records keep their links. A
 /// source whose files are unchanged since the last run is not parsed again (unless `reparse`).
-pub async fn run(pipeline: &Pipeline, warehouse: &Warehouse, options: RunOptions) -> Result<RunManifest, crate::Error> {
+pub async fn run(pipeline: &Pipeline, warehouse: &Warehouse, options: RunOptions, progress: &Progress) -> Result<RunManifest, crate::Error> {
     let lock = WriterLock::acquire(warehouse, "run")?;
     if let Some(holder) = &lock.taken_over_from {
-        eprintln!("warning: took over the writer lock of {holder}: that process is gone");
+        tracing::warn!("took over the writer lock of {holder}: that process is gone");
     }
     let reclaimed = warehouse.remove_leftover_staging(&lock)?;
     if reclaimed > 0 {
-        eprintln!("warning: removed {:.1} MB of staging that killed runs left behind", reclaimed as f64 / 1e6);
+        tracing::warn!("removed {:.1} MB of staging that killed runs left behind", reclaimed as f64 / 1e6);
     }
     let started_at = Utc::now();
     let run_id = started_at.format("%Y%m%dT%H%M%S%3fZ").to_string();
@@ -69,25 +71,29 @@ pub async fn run(pipeline: &Pipeline, warehouse: &Warehouse, options: RunOptions
     // Accepted rows wait in a staging folder of the warehouse until they are published; the
     // folder goes once the night is committed or has failed (a killed run's, at the next run).
     let staging = warehouse.staging(&run_id);
-    let result = night(pipeline, warehouse, &lock, &staging, &mut record, options).await;
+    let result = night(pipeline, warehouse, &lock, &staging, &mut record, options, progress).await;
     let _ = std::fs::remove_dir_all(&staging);
     let _ = std::fs::remove_dir(warehouse.staging_root());
     match result {
-        Ok(()) => Ok(record),
+        Ok(()) => {
+            write_report(warehouse, &record).await;
+            Ok(record)
+        }
         Err(e) => {
             record.status = if matches!(e, crate::Error::Drift(_)) { RunStatus::Stopped } else { RunStatus::Failed };
             record.reason = Some(e.to_string());
             record.finished_at = Utc::now().to_rfc3339();
             record.peak_memory_bytes = peak_memory_bytes();
             if let Err(written) = record.write(warehouse) {
-                eprintln!("warning: the failed run's manifest could not be written: {written}");
+                tracing::warn!("the failed run's manifest could not be written: {written}");
             }
+            write_report(warehouse, &record).await;
             Err(e)
         }
     }
 }
 
-async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, staging: &std::path::Path, record: &mut RunManifest, options: RunOptions) -> Result<(), crate::Error> {
+async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, staging: &std::path::Path, record: &mut RunManifest, options: RunOptions, progress: &Progress) -> Result<(), crate::Error> {
     let as_of: NaiveDate = record.as_of.parse().expect("written from a date");
     let mut log = NightLog::load(warehouse)?;
     let previous: Option<Night> = log.current().cloned();
@@ -100,7 +106,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
 
     record.failed_stage = Some("ingest".into());
     let store = warehouse.reuse_store();
-    let tables = crate::ingest::ingest(pipeline, as_of, staging, (!options.reparse).then_some(store.as_path())).await?;
+    let tables = crate::ingest::ingest(pipeline, as_of, staging, (!options.reparse).then_some(store.as_path()), progress).await?;
     record.sources = tables.iter().map(|t| t.stats.clone()).collect();
     lap("ingest", record, &mut clock);
     crash_point("run-ingested");
@@ -108,11 +114,15 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     // Drift is reported before anything is published; a source whose policy says so stops the night.
     record.failed_stage = Some("drift".into());
     let mut drift: Vec<DriftEvent> = tables.iter().flat_map(|t| t.drift.iter().cloned()).collect();
+    drift.extend(drift::quarantine_share(pipeline, &record.sources));
     if let Some(before) = &previous_run {
         drift.extend(drift::against_previous(pipeline, &record.sources, &before.sources));
     }
-    if !drift.is_empty() {
-        eprint!("{}", drift::render(&drift));
+    for event in &drift {
+        match event.action {
+            DriftAction::Stop => tracing::error!(source = %event.source, kind = %event.kind, "{}", drift::render(std::slice::from_ref(event)).trim_end()),
+            DriftAction::Warn => tracing::warn!(source = %event.source, kind = %event.kind, "{}", drift::render(std::slice::from_ref(event)).trim_end()),
+        }
     }
     record.drift = drift;
     let stopping = record.drift.iter().filter(|e| e.action == DriftAction::Stop).count();
@@ -121,7 +131,10 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     }
 
     record.failed_stage = Some("identity".into());
-    let mentions = link::mentions::build(pipeline, &tables, as_of, staging, pipeline.engine.threads())?;
+    let rows_with_mentions = tables.iter().filter(|t| t.mentions.is_some()).map(|t| t.stats.accepted).sum();
+    let stage = progress.stage("identity", rows_with_mentions, Unit::Items("rows"));
+    let mentions = link::mentions::build(pipeline, &tables, as_of, staging, pipeline.engine.threads(), &stage)?;
+    stage.finish();
     lap("identity", record, &mut clock);
 
     record.failed_stage = Some("link".into());
@@ -144,7 +157,9 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
         _ => None,
     };
     lap("previous_links", record, &mut clock);
-    let linkage = link::link(&mentions.linker, &pipeline.linkage, pipeline.engine.threads(), &decisions, stored.as_ref(), carry_from.as_ref());
+    let stage = progress.stage("link", mentions.linker.num_rows() as u64, Unit::Items("mentions"));
+    let linkage = link::link(&mentions.linker, &pipeline.linkage, pipeline.engine.threads(), &decisions, stored.as_ref(), carry_from.as_ref(), &stage);
+    stage.finish();
     drop(carry_from);
     let link::mentions::Mentions { linker, staged: staged_mentions } = mentions;
     drop(linker);
@@ -168,12 +183,14 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     let summary = LinkSummary {
         match_weight: pipeline.linkage.match_weight,
         margin_weight: pipeline.linkage.margin_weight,
+        review_weight: pipeline.linkage.review_weight,
         model_trained: linkage.trained,
         model: linkage.model.clone(),
         mentions: linkage.rule.len() as u64,
         persons: linkage.founders.len() as u64,
         pairs_scored: linkage.pairs_scored,
         mentions_carried: linkage.carried,
+        pairs_by_block: link::resolve::BLOCKING_RULES.iter().map(|b| (b.as_str().to_string(), linkage.pairs_by_block[*b as usize])).collect(),
         rules,
         decisions_not_applied,
     };
@@ -184,7 +201,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     record.failed_stage = Some("publish".into());
     let threads = pipeline.engine.threads();
     let ctx = crate::engine::publish_session(as_of, pipeline.engine.memory_limit_mb << 20, linkage.rule.len(), threads);
-    (record.tables, record.publish_stages) = publish::publish(&ctx, pipeline, &tables, (&staged_mentions, linkage), staging, warehouse, previous.as_ref(), (as_of, &record.run_id), threads).await?;
+    (record.tables, record.publish_stages) = publish::publish(&ctx, pipeline, &tables, (&staged_mentions, linkage), staging, warehouse, previous.as_ref(), (as_of, &record.run_id), threads, progress).await?;
     let model_run = match &previous {
         Some(night) if !summary.model_trained => night.model_run.clone(),
         _ => {
@@ -225,10 +242,24 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     // Tonight's rows of each source, for the next run to reuse; a cache, so a failure only warns.
     for t in &tables {
         if let Err(e) = crate::ingest::reuse::save(&store.join(&t.stats.source), t, as_of) {
-            eprintln!("warning: the rows of {} are not kept for reuse: {e}", t.stats.source);
+            tracing::warn!("the rows of {} are not kept for reuse: {e}", t.stats.source);
         }
     }
     Ok(())
+}
+
+/// Writes the run's report page; the run's outcome stands whether or not it can be written.
+async fn write_report(warehouse: &Warehouse, record: &RunManifest) {
+    let written = match NightLog::load(warehouse) {
+        Ok(log) => match NightReport::of_run(warehouse, &log, record.clone()).await {
+            Ok(report) => report.write_page(warehouse).map(|_| ()),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = written {
+        tracing::warn!("the run's report was not written: {e}");
+    }
 }
 
 /// The current night's links, as `link::carry` compares them.
@@ -285,5 +316,6 @@ pub fn summary(m: &RunManifest) -> String {
     out.push_str("\nstages: ");
     out.push_str(&m.stages.iter().map(|s| format!("{} {:.2}s (peak {:.0} MB)", s.stage, s.seconds, s.peak_memory_bytes as f64 / 1e6)).collect::<Vec<_>>().join(", "));
     out.push_str(&format!("\npeak memory: {:.1} MB\n", m.peak_memory_bytes as f64 / 1e6));
+    out.push_str(&format!("report: {}\n", Warehouse::new(std::path::Path::new(&m.warehouse)).run_report(&m.run_id).display()));
     out
 }

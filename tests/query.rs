@@ -113,9 +113,23 @@ fn xlsx_output_keeps_id_numbers_as_text_and_dates_as_dates() {
     let Data::DateTime(born) = &rows[1][3] else { unreachable!() };
     let day = chrono::NaiveDate::from_ymd_opt(1899, 12, 30).unwrap() + chrono::Duration::days(born.as_f64() as i64);
     assert_eq!(day.to_string(), first[1]);
-    // Reports write it too.
+    // Reports write it too; the voter roll of several districts as a sheet per district.
     let roll = dir.path().join("roll.xlsx");
-    let district = sql_value(&city.warehouse, None, "SELECT district_code FROM person WHERE district_code IS NOT NULL LIMIT 1");
-    ok(&["report", "voter-roll", "--district", &district, "--date", "2026-12-01", "--warehouse", path(&city.warehouse), "--format", "xlsx", "--out", path(&roll)]);
-    assert!(calamine::open_workbook::<calamine::Xlsx<_>, _>(&roll).unwrap().worksheet_range("result").unwrap().rows().count() > 1);
+    let districts = csv_rows(&ok(&["sql", "SELECT DISTINCT district_code FROM person WHERE district_code IS NOT NULL ORDER BY 1 LIMIT 2", "--warehouse", path(&city.warehouse), "--format", "csv"]));
+    let (a, b) = (districts[0][0].clone(), districts[1][0].clone());
+    ok(&["report", "voter-roll", "--district", &format!("{a},{b}"), "--date", "2026-12-01", "--warehouse", path(&city.warehouse), "--format", "xlsx", "--out", path(&roll)]);
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&roll).unwrap();
+    assert_eq!(book.sheet_names(), vec![a.clone(), b.clone()]);
+    for district in [&a, &b] {
+        let voters = csv_rows(&ok(&["report", "voter-roll", "--district", district, "--date", "2026-12-01", "--warehouse", path(&city.warehouse), "--format", "csv"]));
+        let sheet = book.worksheet_range(district).unwrap();
+        let rows: Vec<&[Data]> = sheet.rows().collect();
+        assert_eq!(rows.len(), voters.len() + 1, "{district}: the header and every voter");
+        let id_column = rows[0].iter().position(|h| *h == Data::String("citizen_id".into())).unwrap();
+        let district_column = rows[0].iter().position(|h| *h == Data::String("district_code".into())).unwrap();
+        for (row, voter) in rows[1..].iter().zip(&voters) {
+            assert!(matches!(&row[id_column], Data::String(id) if id.len() == 18 && *id == voter[id_column]), "{:?}", row[id_column]);
+            assert_eq!(row[district_column], Data::String(district.clone()));
+        }
+    }
 }

@@ -57,12 +57,7 @@ fn a_night_stopped_by_drift_leaves_a_stopped_manifest_and_the_night_as_it_was() 
     assert_eq!(out.status.code(), Some(1));
     // Nothing moved: the same night, the same pinned versions.
     assert_eq!(nights(&warehouse)["nights"], before["nights"]);
-    let stopped: Vec<serde_json::Value> = std::fs::read_dir(warehouse.join("_runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap())
-        .filter(|m: &serde_json::Value| m["status"] == "stopped")
-        .collect();
+    let stopped: Vec<serde_json::Value> = run_manifests(&warehouse).into_iter().filter(|m| m["status"] == "stopped").collect();
     assert_eq!(stopped.len(), 1);
     assert_eq!(stopped[0]["failed_stage"], "drift");
     assert!(stopped[0]["reason"].as_str().unwrap().contains("drift"), "{}", stopped[0]);

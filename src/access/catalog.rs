@@ -96,7 +96,7 @@ impl Catalogs {
             return Ok(catalog);
         }
         let catalog = Arc::new(self.open(night).await?);
-        eprintln!("pophub serve: serving night {} ({})", catalog.night.night, catalog.night.as_of);
+        tracing::info!("pophub serve: serving night {} ({})", catalog.night.night, catalog.night.as_of);
         *current = Some((now, catalog.clone()));
         Ok(catalog)
     }

@@ -100,6 +100,17 @@ pub fn birth_date_text(value: &str) -> String {
     }
 }
 
+/// A raw row with only its punctuation kept, so its shape (delimiters, quotes, brackets) shows and
+/// nothing it says: `张三,4205…` → `**,****…`; at most 120 characters.
+pub fn raw(value: &str) -> String {
+    const MAX: usize = 120;
+    let mut out: String = value.chars().take(MAX).map(|c| if c.is_ascii_punctuation() || c.is_whitespace() { c } else { '*' }).collect();
+    if value.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// The mask functions, for the one place functions are registered (`identity::udf`). They take
 /// text (dates too, for birth dates) and give text; NULL stays NULL.
 pub fn udfs() -> Vec<ScalarUDF> {

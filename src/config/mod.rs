@@ -270,6 +270,10 @@ options! {
         pub shrink: DriftAction = DriftAction::Stop,
         /// The share of last night's rows a feed may lose before `shrink` applies.
         pub max_shrink: f64 = 0.5,
+        /// More of tonight's rows quarantined than `max_quarantine_share`.
+        pub quarantine_share: DriftAction = DriftAction::Warn,
+        /// The share of a source's rows that may be quarantined before `quarantine_share` applies.
+        pub max_quarantine_share: f64 = 0.05,
     }
 }
 

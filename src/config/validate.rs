@@ -55,6 +55,9 @@ pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
         if !(0.0..1.0).contains(&s.drift.max_shrink) {
             problems.push(p.invalid(key("drift.max_shrink"), "a fraction from 0 (any shrink is drift) to below 1"));
         }
+        if !(0.0..=1.0).contains(&s.drift.max_quarantine_share) {
+            problems.push(p.invalid(key("drift.max_quarantine_share"), "a fraction from 0 (any quarantined row is drift) to 1"));
+        }
         let mut roles = HashSet::new();
         for m in &s.mentions {
             let mkey = |k: &str| format!("source.{}.mention.{}.{k}", s.name, m.role);

@@ -168,7 +168,7 @@ pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
         .map_err(|message| EvaluateError::Truth { path: params_path.clone(), message })?;
     let exclude = truth.parent().map(|p| p.join("external/deprived_political_rights.csv")).filter(|p| p.is_file());
-    let roll = reports::voter_roll(&ctx, &params.district, params.election_date, exclude.as_deref()).await?;
+    let roll = reports::voter_roll(&ctx, Some(&params.district), params.election_date, exclude.as_deref()).await?;
     ctx.register_table("report_voters", Arc::new(datafusion::datasource::MemTable::try_new(roll.schema, vec![roll.batches])?))?;
     let voter_score = score_report(&ctx, "report_voters", "(SELECT person_id FROM truth_voters)").await?;
 

@@ -15,7 +15,7 @@ use crate::config::{DriftAction, Pipeline};
 pub struct DriftEvent {
     /// The source it was found in, as named in the pipeline.
     pub source: String,
-    /// `missing_column`, `columns_changed`, `undecodable_file` or `shrink`.
+    /// `missing_column`, `columns_changed`, `undecodable_file`, `shrink` or `quarantine_share`.
     pub kind: String,
     /// Whether it stops the night or only warns, from the source's `[source.drift]` policy.
     pub action: DriftAction,
@@ -56,6 +56,30 @@ pub fn against_previous(pipeline: &Pipeline, tonight: &[SourceStats], previous: 
                 kind: "columns_changed".into(),
                 action: policy.columns_changed,
                 message: format!("new columns: [{}]; columns gone: [{}]", added.join(", "), removed.join(", ")),
+            });
+        }
+    }
+    events
+}
+
+/// Sources whose quarantined share of tonight's rows is above their `max_quarantine_share`.
+pub fn quarantine_share(pipeline: &Pipeline, tonight: &[SourceStats]) -> Vec<DriftEvent> {
+    let mut events = Vec::new();
+    for stats in tonight {
+        let Some(policy) = pipeline.source(&stats.source).map(|s| &s.drift) else { continue };
+        let share = stats.quarantined as f64 / stats.rows_read.max(1) as f64;
+        if share > policy.max_quarantine_share {
+            events.push(DriftEvent {
+                source: stats.source.clone(),
+                kind: "quarantine_share".into(),
+                action: policy.quarantine_share,
+                message: format!(
+                    "{} of {} rows quarantined ({:.1}%, more than {:.1}%); see the quarantine reasons",
+                    stats.quarantined,
+                    stats.rows_read,
+                    share * 100.0,
+                    policy.max_quarantine_share * 100.0
+                ),
             });
         }
     }

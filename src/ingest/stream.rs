@@ -35,6 +35,7 @@ pub struct TextStream {
     eof: bool,
     sink: RawSink,
     split: Split,
+    chunk_bytes: usize,
 }
 
 enum Split {
@@ -44,6 +45,11 @@ enum Split {
 
 impl RawReader {
     pub fn open(source: &Source, path: &Path, batch_rows: usize) -> Result<RawReader, IngestError> {
+        RawReader::open_chunked(source, path, batch_rows, CHUNK_BYTES)
+    }
+
+    /// As `open`, text read `chunk_bytes` at a time (the fuzz targets cut files finely).
+    pub fn open_chunked(source: &Source, path: &Path, batch_rows: usize, chunk_bytes: usize) -> Result<RawReader, IngestError> {
         let file_name = path.to_string_lossy().to_string();
         let io = |e: std::io::Error| IngestError::Io { file: path.to_path_buf(), source: e };
         let fixed_width = matches!(source.format, Format::Csv | Format::Xlsx);
@@ -58,6 +64,7 @@ impl RawReader {
                 eof: false,
                 sink,
                 split,
+                chunk_bytes: chunk_bytes.max(1),
             }))
         };
         match source.format {
@@ -119,7 +126,7 @@ impl TextStream {
             if self.eof {
                 return Ok(self.sink.has_rows().then(|| self.sink.take_chunk()));
             }
-            let mut buffer = vec![0u8; CHUNK_BYTES];
+            let mut buffer = vec![0u8; self.chunk_bytes];
             let n = self.file.read(&mut buffer).map_err(|e| IngestError::Io { file: self.decoder.path().into(), source: e })?;
             let last = n == 0;
             self.pending.push_str(&self.decoder.decode(&buffer[..n], last)?);

@@ -125,7 +125,7 @@ pub struct Mentions {
 /// Builds the mentions of all sources, staging them under `staging`. A role's fields all empty
 /// in a row (no father on the certificate) is no mention. The sources' staged mention columns are
 /// read batch by batch and normalised on `threads` threads; only the linker's columns are held.
-pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate, staging: &Path, threads: usize) -> Result<Mentions, IngestError> {
+pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate, staging: &Path, threads: usize, progress: &crate::progress::Stage) -> Result<Mentions, IngestError> {
     let schema = schema();
     let linker_schema = linker_schema();
     let linker_columns: Vec<usize> = linker_schema.fields().iter().map(|f| schema.index_of(f.name()).expect("a mentions column")).collect();
@@ -147,6 +147,7 @@ pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate, stag
             let normalised = parallel::map_each(&group, threads, |b| {
                 source.mentions.iter().map(|m| role_columns(source, m, b, as_of)).collect::<Vec<_>>()
             });
+            progress.inc(group.iter().map(|b| b.num_rows() as u64).sum());
             for roles in normalised {
                 for ((columns, role_parts), writer) in roles.into_iter().zip(&mut by_role).zip(&mut writers) {
                     writer.write(RecordBatch::try_new(schema.clone(), columns.clone()).expect("schema matches"))?;

@@ -64,7 +64,7 @@ fn hash_of(key: impl std::hash::Hash) -> u64 {
 /// Links the mentions (the linker's columns, `mentions::Mentions::linker`). Without a `model`
 /// (from earlier nights), one is learned from these mentions. With `previous` (last night's
 /// links, compared by `carry`), unchanged links are carried over. The links are the same for
-/// any number of `threads`.
+/// any number of `threads`. Every mention decided ticks `progress`.
 pub fn link(
     mentions: &RecordBatch,
     options: &LinkageOptions,
@@ -72,10 +72,11 @@ pub fn link(
     decisions: &review::Decisions,
     model: Option<&Model>,
     previous: Option<&RecordBatch>,
+    progress: &crate::progress::Stage,
 ) -> Linkage {
     let m = MentionColumns::new(mentions);
     let previous = previous.filter(|_| model.is_some()).map(|p| carry::compare(&m, p));
-    resolve::resolve(&m, &resolve::Judgement { options, decisions, model, previous: previous.as_ref(), threads })
+    resolve::resolve(&m, &resolve::Judgement { options, decisions, model, previous: previous.as_ref(), threads, progress })
 }
 
 /// The columns a linkage adds to the mentions: `person_key`, `link_rule`, `match_weight` and

@@ -48,6 +48,42 @@ pub enum Rule {
     Review,
 }
 
+/// The blocking rule that first found a candidate pair; a pair found by several counts once,
+/// under the first (as Splink counts its blocking rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockingRule {
+    /// The mention's valid ID number.
+    Number,
+    /// Name and birth date (or the birth date the number encodes).
+    NameBirth,
+    /// Name's pinyin and birth date.
+    PinyinBirth,
+    /// Name and address.
+    NameAddress,
+    /// A repair candidate of a broken ID number.
+    RepairedNumber,
+    /// The household of a person linked on the same record.
+    Household,
+}
+
+/// Every blocking rule, in the order candidates are sought.
+pub const BLOCKING_RULES: [BlockingRule; 6] =
+    [BlockingRule::Number, BlockingRule::NameBirth, BlockingRule::PinyinBirth, BlockingRule::NameAddress, BlockingRule::RepairedNumber, BlockingRule::Household];
+
+impl BlockingRule {
+    /// The rule's name in the run manifest, e.g. `name_birth`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockingRule::Number => "number",
+            BlockingRule::NameBirth => "name_birth",
+            BlockingRule::PinyinBirth => "pinyin_birth",
+            BlockingRule::NameAddress => "name_address",
+            BlockingRule::RepairedNumber => "repaired_number",
+            BlockingRule::Household => "household",
+        }
+    }
+}
+
 const RULES: [Rule; 9] =
     [Rule::Register, Rule::RegisterDuplicate, Rule::IdExact, Rule::IdRepaired, Rule::NameBirth, Rule::Household, Rule::NewPerson, Rule::Unmatched, Rule::Review];
 
@@ -85,6 +121,8 @@ pub struct Linkage {
     pub founders: Vec<u32>,
     /// Candidate pairs scored, for the run summary.
     pub pairs_scored: u64,
+    /// Candidate pairs scored by the blocking rule that found them, in `BLOCKING_RULES` order.
+    pub pairs_by_block: [u64; BLOCKING_RULES.len()],
     /// Each person's key.
     pub keys: Vec<PersonKey>,
     /// For unlinked mentions whose best candidate reached `review_weight`: that person and the weight.
@@ -259,6 +297,8 @@ pub struct Judgement<'a> {
     pub previous: Option<&'a Previous<'a>>,
     /// Threads to score on; the links are the same for any number.
     pub threads: usize,
+    /// Ticked for every mention decided.
+    pub progress: &'a crate::progress::Stage,
 }
 
 impl Judgement<'_> {
@@ -353,6 +393,7 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
         }
     }
     drop(non_authority);
+    judgement.progress.inc((n - others.len()) as u64);
     let first = CandidateLists::of(m, &others, &index, threads);
     let (model, trained) = match judgement.model {
         Some(model) => (model.clone(), false),
@@ -374,6 +415,7 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
         weights: vec![None; n],
         founders,
         pairs_scored: 0,
+        pairs_by_block: [0; BLOCKING_RULES.len()],
         keys: Vec::new(),
         review: vec![None; n],
         model: model.clone(),
@@ -394,10 +436,13 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
     // matched nobody found a person, one by one, so a second mention of the same newcomer joins
     // the first; then the other mentions still unlinked get a second chance against them.
     let (creating, rest): (Vec<usize>, Vec<usize>) = unlinked.into_iter().partition(|&i| m.creates_persons.value(i));
+    // Their second chance is counted as more work for the stage.
+    judgement.progress.add_total((creating.len() + rest.len()) as u64);
     for i in creating {
+        judgement.progress.inc(1);
         let side = side_of(m, i);
         let mut candidates = candidates(m, i, &side, &index);
-        out.pairs_scored += candidates.len() as u64;
+        out.count_pairs(&candidates);
         if let Some(p) = judgement.apply(m, i, &index, &mut candidates) {
             record_link(&mut out, i, p, scorer.score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
             continue;
@@ -494,6 +539,17 @@ struct Candidate {
     person: u32,
     id: IdEvidence,
     pattern: Pattern,
+    block: BlockingRule,
+}
+
+impl Linkage {
+    /// Counts a mention's candidate pairs, in all and by the blocking rule that found each.
+    fn count_pairs(&mut self, candidates: &[Candidate]) {
+        self.pairs_scored += candidates.len() as u64;
+        for c in candidates {
+            self.pairs_by_block[c.block as usize] += 1;
+        }
+    }
 }
 
 fn scored(scorer: &Scorer, side: &Side, candidates: &[Candidate]) -> Vec<(u32, Score)> {
@@ -527,6 +583,7 @@ impl Pass<'_> {
             let i = mentions[k];
             let side = side_of(m, i);
             let mut candidates = candidates.get(k).to_vec();
+            self.judgement.progress.inc(1);
             if let Some(p) = self.judgement.apply(m, i, index, &mut candidates) {
                 return Outcome::Linked(p, scorer.score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
             }
@@ -537,7 +594,7 @@ impl Pass<'_> {
         });
         let mut unlinked = Vec::new();
         for (k, (&i, outcome)) in mentions.iter().zip(outcomes).enumerate() {
-            out.pairs_scored += candidates.get(k).len() as u64;
+            out.count_pairs(candidates.get(k));
             match outcome {
                 Outcome::Linked(p, s, rule) => record_link(out, i, p, s, rule),
                 Outcome::Unlinked(best) => {
@@ -576,7 +633,7 @@ impl Pass<'_> {
                     for p in index.with_household(household) {
                         if !candidates.iter().any(|c| c.person == p) {
                             let pattern = compare(&at_home, &index.sides[p as usize], IdEvidence::Silent);
-                            candidates.push(Candidate { person: p, id: IdEvidence::Silent, pattern });
+                            candidates.push(Candidate { person: p, id: IdEvidence::Silent, pattern, block: BlockingRule::Household });
                         }
                     }
                 }
@@ -596,6 +653,7 @@ impl Pass<'_> {
         let mut left = Vec::new();
         for (&i, (pairs, decision)) in unlinked.iter().zip(decisions) {
             out.pairs_scored += pairs;
+            out.pairs_by_block[BlockingRule::Household as usize] += pairs;
             match decision {
                 Some((p, s)) => record_link(out, i, p, s, Rule::Household),
                 None => left.push(i),
@@ -680,37 +738,37 @@ impl Blocks {
 fn candidates(m: &MentionColumns, i: usize, side: &Side, index: &Index) -> Vec<Candidate> {
     let Blocks { birth_hint, repairs } = Blocks::of(m, i, side);
     let holder = index.holder(side);
-    let mut found: Vec<u32> = Vec::new();
-    let mut take = |persons: &mut dyn Iterator<Item = u32>| {
+    let mut found: Vec<(u32, BlockingRule)> = Vec::new();
+    let mut take = |block: BlockingRule, persons: &mut dyn Iterator<Item = u32>| {
         for p in persons {
-            if !found.contains(&p) {
-                found.push(p);
+            if !found.iter().any(|&(q, _)| q == p) {
+                found.push((p, block));
             }
         }
     };
     if let Some(id) = side.citizen_id {
-        take(&mut index.with_id(id));
+        take(BlockingRule::Number, &mut index.with_id(id));
     }
     if let Some(b) = birth_hint {
         if let Some(name) = side.name_key {
-            take(&mut index.with_name_birth(name, b));
+            take(BlockingRule::NameBirth, &mut index.with_name_birth(name, b));
         }
         if let Some(pinyin) = side.pinyin {
-            take(&mut index.with_pinyin_birth(pinyin, b));
+            take(BlockingRule::PinyinBirth, &mut index.with_pinyin_birth(pinyin, b));
         }
     }
     if let (Some(name), Some(address)) = (side.name_key, side.address_key) {
-        take(&mut index.with_name_address(name, address));
+        take(BlockingRule::NameAddress, &mut index.with_name_address(name, address));
     }
     for r in &repairs {
-        take(&mut index.with_id(r));
+        take(BlockingRule::RepairedNumber, &mut index.with_id(r));
     }
     found
         .into_iter()
-        .map(|p| {
+        .map(|(p, block)| {
             let person = &index.sides[p as usize];
             let id = id_evidence(side, &repairs, holder, person);
-            Candidate { person: p, id, pattern: compare(side, person, id) }
+            Candidate { person: p, id, pattern: compare(side, person, id), block }
         })
         .collect()
 }

@@ -45,6 +45,9 @@ pub struct LinkSummary {
     pub match_weight: f64,
     /// The lead over the runner-up a link needed.
     pub margin_weight: f64,
+    /// The weight from which an unlinked mention's best candidate goes to the review queue.
+    #[serde(default)]
+    pub review_weight: f64,
     /// The model it was linked with, and whether it was learned tonight (else it is the model
     /// of earlier nights, kept in `<warehouse>/_linkage/model.json`).
     pub model_trained: bool,
@@ -59,6 +62,9 @@ pub struct LinkSummary {
     /// Mentions whose link was carried over from the night before without scoring.
     #[serde(default)]
     pub mentions_carried: u64,
+    /// Candidate pairs scored by the blocking rule that first found them, e.g. `name_birth`.
+    #[serde(default)]
+    pub pairs_by_block: BTreeMap<String, u64>,
     /// Mentions per link rule, by its published name, e.g. `id_exact`.
     pub rules: BTreeMap<String, u64>,
     /// Reviewers' decisions that name a person no longer there (merged away, record gone):

@@ -196,7 +196,7 @@ const TABLES: &[Table] = &[
 /// first night). The mentions (staged by `link::mentions::build`) and their linkage are first
 /// written together to `mention.parquet` in `staging`, so no table is held in memory whole.
 /// Up to `threads` tables are written at a time. Returns the versions written (nothing is visible
-/// until the night is committed) and each table's time.
+/// until the night is committed) and each table's time; `progress` counts the tables.
 #[allow(clippy::too_many_arguments)]
 pub async fn publish(
     ctx: &SessionContext,
@@ -208,6 +208,7 @@ pub async fn publish(
     previous: Option<&Night>,
     tonight: (chrono::NaiveDate, &str),
     threads: usize,
+    progress: &crate::progress::Progress,
 ) -> Result<(Vec<TableVersion>, Vec<StageTiming>), PublishError> {
     let engine = |table: &str| {
         let table = table.to_string();
@@ -229,6 +230,7 @@ pub async fn publish(
     register_batch(ctx, "quarantine_rows", quarantine_batch(pipeline, tables)).map_err(engine("quarantine"))?;
     // Up to `threads` tables at a time, each once the tables it reads are written.
     let mut pending: Vec<&'static Table> = TABLES.iter().collect();
+    let stage = progress.stage("publish", pending.len() as u64, crate::progress::Unit::Items("tables"));
     let mut written: Vec<(TableVersion, StageTiming)> = Vec::new();
     let mut running = tokio::task::JoinSet::new();
     loop {
@@ -240,8 +242,12 @@ pub async fn publish(
         }
         let Some(finished) = running.join_next().await else { break };
         // An error ends the publish; the tables still being written are dropped with `running`.
-        written.push(finished.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?);
+        let (version, timing) = finished.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        stage.set_message(version.name.clone());
+        stage.inc(1);
+        written.push((version, timing));
     }
+    stage.finish();
     written.sort_by_key(|(t, _)| TABLES.iter().position(|p| p.name == t.name));
     Ok(written.into_iter().unzip())
 }

@@ -47,6 +47,12 @@ pub enum QueryError {
     Output(String),
 }
 
+impl From<arrow::error::ArrowError> for QueryError {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        QueryError::Sql(Box::new(e.into()))
+    }
+}
+
 impl From<datafusion::error::DataFusionError> for QueryError {
     fn from(e: datafusion::error::DataFusionError) -> Self {
         QueryError::Sql(Box::new(e))
@@ -119,6 +125,12 @@ pub enum OutputFormat {
 /// Writes batches in the format to the file, or to stdout (not for parquet).
 /// A reader that closes the pipe early (`pophub sql … | head`) ends the output quietly.
 pub fn write_output(rows: &Rows, format: OutputFormat, out: Option<&Path>) -> Result<(), QueryError> {
+    write_sheets(&[("result", rows)], format, out)
+}
+
+/// Writes several results of one schema (a voter roll per district): in a workbook, a sheet
+/// each under its name; in every other format, one after another.
+pub fn write_sheets(sheets: &[(&str, &Rows)], format: OutputFormat, out: Option<&Path>) -> Result<(), QueryError> {
     let closed = Arc::new(AtomicBool::new(false));
     let sink: Box<dyn std::io::Write + Send> = match out {
         Some(path) => Box::new(std::fs::File::create(path).map_err(|source| QueryError::Io { path: path.into(), source })?),
@@ -127,7 +139,7 @@ pub fn write_output(rows: &Rows, format: OutputFormat, out: Option<&Path>) -> Re
         }
         None => Box::new(Stdout { closed: closed.clone() }),
     };
-    match write_rows(rows, format, sink) {
+    match write_rows(sheets, format, sink) {
         Err(_) if closed.load(Ordering::Relaxed) => Ok(()),
         result => result,
     }
@@ -159,9 +171,11 @@ impl Stdout {
     }
 }
 
-fn write_rows(rows: &Rows, format: OutputFormat, mut sink: Box<dyn std::io::Write + Send>) -> Result<(), QueryError> {
+fn write_rows(sheets: &[(&str, &Rows)], format: OutputFormat, mut sink: Box<dyn std::io::Write + Send>) -> Result<(), QueryError> {
     let output = |e: &dyn std::fmt::Display| QueryError::Output(e.to_string());
-    let batches = &rows.batches;
+    let Some((_, first)) = sheets.first() else { return Ok(()) };
+    let rows = first;
+    let batches: &Vec<RecordBatch> = &sheets.iter().flat_map(|(_, r)| r.batches.iter().cloned()).collect();
     match format {
         OutputFormat::Table => {
             let text = arrow::util::pretty::pretty_format_batches_with_schema(rows.schema.clone(), batches).map_err(|e| output(&e))?;
@@ -189,7 +203,7 @@ fn write_rows(rows: &Rows, format: OutputFormat, mut sink: Box<dyn std::io::Writ
         }
         OutputFormat::Xlsx => {
             let rows_out: usize = batches.iter().map(|b| b.num_rows()).sum();
-            let bytes = xlsx::workbook(rows, "result").map_err(|e| QueryError::Output(format!("{e} ({rows_out} rows; a sheet holds at most 1,048,575: write csv or parquet instead)")))?;
+            let bytes = xlsx::workbook(sheets).map_err(|e| QueryError::Output(format!("{e} ({rows_out} rows; a sheet holds at most 1,048,575: write csv or parquet instead)")))?;
             sink.write_all(&bytes).map_err(|e| output(&e))?;
         }
         OutputFormat::Parquet => {

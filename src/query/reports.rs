@@ -4,12 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringArray};
+use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::NaiveDate;
 use datafusion::common::ParamValues;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::scalar::ScalarValue;
 
 use super::{QueryError, Rows};
@@ -18,8 +18,8 @@ use crate::identity::dates::{to_date32, years_before};
 
 /// The SQL of the deceased-pensions report (`reports/deceased_pensions.sql`).
 pub const DECEASED_PENSIONS_SQL: &str = include_str!("../../reports/deceased_pensions.sql");
-/// The SQL of the voter-roll report (`reports/voter_roll.sql`); it takes `$district` and
-/// `$latest_birth_date`, and reads the table `excluded`.
+/// The SQL of the voter-roll report (`reports/voter_roll.sql`); it takes `$district` (NULL for
+/// every district) and `$latest_birth_date`, and reads the table `excluded`.
 pub const VOTER_ROLL_SQL: &str = include_str!("../../reports/voter_roll.sql");
 
 /// Pension payments for months after the month the person died, by the earliest death evidence.
@@ -27,21 +27,48 @@ pub async fn deceased_pensions(ctx: &SessionContext) -> Result<Rows, QueryError>
     Rows::sql(ctx, DECEASED_PENSIONS_SQL).await
 }
 
-/// The voters of district `district` (its six-digit code) on `election_day`: aged 18 or over,
-/// registered there, with no death evidence, and not on the `exclude` list (one ID number a line).
-pub async fn voter_roll(ctx: &SessionContext, district: &str, election_day: NaiveDate, exclude: Option<&Path>) -> Result<Rows, QueryError> {
+/// The voters of district `district` (its six-digit code; `None` for every district) on
+/// `election_day`: aged 18 or over, registered there, with no death evidence, and not on the
+/// `exclude` list (one ID number a line).
+pub async fn voter_roll(ctx: &SessionContext, district: Option<&str>, election_day: NaiveDate, exclude: Option<&Path>) -> Result<Rows, QueryError> {
+    Rows::collect(voter_roll_frame(ctx, district, election_day, exclude).await?).await
+}
+
+/// How many voters each district has on `election_day`, by district code.
+pub async fn voters_by_district(ctx: &SessionContext, election_day: NaiveDate) -> Result<Vec<(String, u64)>, QueryError> {
+    use datafusion::functions_aggregate::count::count;
+    use datafusion::prelude::{col, lit};
+    let frame = voter_roll_frame(ctx, None, election_day, None).await?;
+    let counts = frame.aggregate(vec![col("district_code")], vec![count(lit(1)).alias("voters")])?.sort(vec![col("district_code").sort(true, false)])?;
+    let rows = Rows::collect(counts).await?;
+    let mut out = Vec::new();
+    for batch in &rows.batches {
+        let codes = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let codes = codes.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+        let voters = arrow::compute::cast(batch.column(1), &DataType::UInt64)?;
+        let voters = voters.as_any().downcast_ref::<arrow::array::UInt64Array>().expect("cast to UInt64");
+        for r in 0..batch.num_rows() {
+            let code = if codes.is_valid(r) { codes.value(r).to_string() } else { String::new() };
+            out.push((code, voters.value(r)));
+        }
+    }
+    Ok(out)
+}
+
+async fn voter_roll_frame(ctx: &SessionContext, district: Option<&str>, election_day: NaiveDate, exclude: Option<&Path>) -> Result<DataFrame, QueryError> {
     let excluded = match exclude {
         Some(path) => read_exclusion_list(path, election_day)?,
         None => Vec::new(),
     };
     let schema = Arc::new(Schema::new(vec![Field::new("citizen_id", DataType::Utf8, false)]));
     let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(excluded))]).expect("one column");
+    ctx.deregister_table("excluded")?;
     ctx.register_table("excluded", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
     let params = ParamValues::from(vec![
-        ("district", ScalarValue::Utf8(Some(district.to_string()))),
+        ("district", ScalarValue::Utf8(district.map(str::to_string))),
         ("latest_birth_date", ScalarValue::Date32(Some(to_date32(years_before(election_day, 18))))),
     ]);
-    Rows::collect(ctx.sql(VOTER_ROLL_SQL).await?.with_param_values(params)?).await
+    Ok(ctx.sql(VOTER_ROLL_SQL).await?.with_param_values(params)?)
 }
 
 /// The external list of people deprived of political rights: a file with one ID number per line

@@ -1,7 +1,8 @@
 //! Results as an Excel workbook, for the people analysts hand them to. Text stays text: an ID
 //! number or household number is a text cell, never a number (that is how IDs become
 //! `4.20502E+17`); dates are date cells, numbers number cells; a bold, frozen header row and
-//! columns as wide as what they hold. Rows stream into the sheet (constant memory).
+//! columns as wide as what they hold. Rows stream into the sheet (constant memory). Several
+//! results (a voter roll of several districts) become several sheets of one workbook.
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Date32Type, Float64Type};
@@ -36,9 +37,16 @@ fn width(text: &str) -> usize {
     text.chars().map(|c| if (c as u32) >= 0x2E80 { 2 } else { 1 }).sum()
 }
 
-/// The rows as one sheet named `sheet`, the workbook's bytes.
-pub fn workbook(rows: &Rows, sheet: &str) -> Result<Vec<u8>, XlsxError> {
+/// Each result as a sheet of the given name, in order; the workbook's bytes.
+pub fn workbook(sheets: &[(&str, &Rows)]) -> Result<Vec<u8>, XlsxError> {
     let mut book = Workbook::new();
+    for (name, rows) in sheets {
+        add_sheet(&mut book, name, rows)?;
+    }
+    book.save_to_buffer()
+}
+
+fn add_sheet(book: &mut Workbook, sheet: &str, rows: &Rows) -> Result<(), XlsxError> {
     let header = Format::new().set_bold();
     let date = Format::new().set_num_format("yyyy-mm-dd");
     let fields = rows.schema.fields();
@@ -102,5 +110,5 @@ pub fn workbook(rows: &Rows, sheet: &str) -> Result<Vec<u8>, XlsxError> {
             row += 1;
         }
     }
-    book.save_to_buffer()
+    Ok(())
 }

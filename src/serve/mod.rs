@@ -170,7 +170,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let handlers = Arc::new(Handlers { statements: Arc::new(statements::Statements::new(server.clone())), server: server.clone() });
     let listener = TcpListener::bind(options.listen).await.map_err(|source| ServeError::Listen { addr: options.listen, source })?;
     let connections = Arc::new(Semaphore::new(options.access.max_connections));
-    eprintln!(
+    tracing::info!(
         "pophub serve: listening on {} ({}), night {night}; Ctrl-C stops",
         listener.local_addr().map_or(options.listen, |a| a),
         if tls.is_some() { "TLS" } else { "no TLS" }
@@ -182,7 +182,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             loop {
                 tick.tick().await;
                 if let Err(e) = audit.flush().await {
-                    eprintln!("pophub serve: {e}; the records are kept and written at the next flush");
+                    tracing::error!("pophub serve: {e}; the records are kept and written at the next flush");
                 }
             }
         })
@@ -201,7 +201,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
                 let (handlers, tls) = (handlers.clone(), tls.clone());
                 tokio::spawn(async move {
                     if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers).await {
-                        eprintln!("pophub serve: connection ended: {e}");
+                        tracing::warn!("pophub serve: connection ended: {e}");
                     }
                     drop(permit);
                 });
@@ -213,7 +213,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     stopped.statement = Some("stop".into());
     audit.record(stopped);
     audit.flush().await?;
-    eprintln!("pophub serve: stopped; audit log flushed");
+    tracing::info!("pophub serve: stopped; audit log flushed");
     Ok(())
 }
 

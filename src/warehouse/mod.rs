@@ -5,6 +5,7 @@
 //!   <table>/                 a Delta table per published table (every night a new version)
 //!   _nights/log.json         the committed nights and which is current: the unit of publication
 //!   _runs/<run_id>.json      every run's record (committed, stopped or failed)
+//!   _runs/<run_id>/report.html  that run's report for the engineer on duty
 //!   _staging/<run_id>/       a run's accepted rows until they are published
 //!   _linkage/<run_id>.json   the linkage model, as learned by that run
 //!   _sources/<source>/       the last committed run's staged rows of each source, for reuse
@@ -117,6 +118,11 @@ impl Warehouse {
     /// `_runs/<run_id>.json`: a run's manifest.
     pub fn run_record(&self, run_id: &str) -> PathBuf {
         self.root.join("_runs").join(format!("{run_id}.json"))
+    }
+
+    /// `_runs/<run_id>/report.html`: a run's report for the engineer on duty.
+    pub fn run_report(&self, run_id: &str) -> PathBuf {
+        self.root.join("_runs").join(run_id).join("report.html")
     }
 
     /// `_staging/`: every run's accepted rows until they are published.

@@ -72,6 +72,15 @@ pub fn current_night(warehouse: &Path) -> serde_json::Value {
     log["nights"].as_array().unwrap().iter().find(|n| n["current"] == true).cloned().expect("a current night")
 }
 
+/// Every run's manifest in the warehouse (`_runs/<run_id>.json`), in run order.
+pub fn run_manifests(warehouse: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(warehouse.join("_runs"))
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.iter().map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()).collect()
+}
+
 /// The run manifest of the current night.
 pub fn manifest(warehouse: &Path) -> serde_json::Value {
     let run_id = current_night(warehouse)["run_id"].as_str().unwrap().to_string();
