@@ -82,12 +82,17 @@ impl<'a> Mapper<'a> {
     }
 
     /// Mapped columns a file lacks, as drift events (the fields are null for that file).
-    pub fn missing_columns(&self, file: &str, columns: &[String]) -> Vec<DriftEvent> {
+    pub fn missing_columns(&self, file: &str, columns: &[String], first_quarantined: Option<&super::Quarantined>) -> Vec<DriftEvent> {
+        // A file with no columns at all is usually a file none of whose rows could be read.
+        let available = match first_quarantined {
+            Some(q) if columns.is_empty() => format!("(none: no row could be read; the first, at {}, was quarantined: {})", q.position, q.message),
+            _ => listed(columns),
+        };
         self.targets
             .iter()
             .filter_map(|t| t.field.column().filter(|c| !columns.iter().any(|h| h == c)).map(|c| (t, c)))
             .map(|(t, column)| {
-                let e = IngestError::MissingColumn { file: file.to_string(), key: t.key.clone(), column: column.to_string(), available: columns.join(", ") };
+                let e = IngestError::MissingColumn { file: file.to_string(), key: t.key.clone(), column: column.to_string(), available: available.clone() };
                 DriftEvent { source: self.source.name.clone(), kind: "missing_column".into(), action: self.source.drift.missing_column, message: e.to_string() }
             })
             .collect()
@@ -96,6 +101,11 @@ impl<'a> Mapper<'a> {
     /// Maps and types one raw chunk. A mapped column the chunk lacks is null (the file-level
     /// check, `missing_columns`, reports it as drift).
     pub async fn map_chunk(&mut self, ctx: &SessionContext, file: &str, raw: RawChunk) -> Result<Mapped, crate::Error> {
+        // A chunk whose every row was set aside (quarantined by the reader) has nothing to map,
+        // and may not even have columns to plan against.
+        if raw.batch.num_rows() == 0 {
+            return Ok(Mapped { batch: RecordBatch::new_empty(self.empty_schema()), quarantine: Vec::new() });
+        }
         let missing: HashSet<String> = self
             .targets
             .iter()
@@ -129,11 +139,15 @@ impl<'a> Mapper<'a> {
         // under its own key.
         for t in self.targets.iter().filter(|_| first_of_its_shape) {
             if let Err(e) = ctx.sql(&format!("SELECT {} FROM raw LIMIT 0", sql_of(t, false))).await {
+                // DataFusion lists every field it knows, pophub's own among them: the file's
+                // columns are listed instead, a few of them.
+                let message = e.to_string();
+                let message = message.split("Valid fields are").next().unwrap_or(&message).trim_end();
                 return Err(IngestError::Expression {
                     source_name: self.source.name.clone(),
                     key: t.key.clone(),
                     file: file.to_string(),
-                    message: e.to_string(),
+                    message: format!("{message}; the file's columns are: {}", listed(&raw.columns)),
                 }
                 .into());
             }
@@ -346,5 +360,15 @@ fn mention_type(field: &str) -> ValueType {
         "birth_date" => ValueType::Date,
         "sex" => ValueType::OneOf(&["M", "F"]),
         _ => ValueType::Text,
+    }
+}
+
+/// A file's columns for a message: the first few, and how many more (a file may have thousands).
+fn listed(columns: &[String]) -> String {
+    const SHOWN: usize = 20;
+    match columns.len() {
+        0 => "(none)".to_string(),
+        n if n <= SHOWN => columns.join(", "),
+        n => format!("{}, … and {} more", columns[..SHOWN].join(", "), n - SHOWN),
     }
 }

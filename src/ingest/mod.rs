@@ -393,7 +393,7 @@ async fn ingest_source(
             stage.append(&mapped.batch)?;
         }
         parser.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        drift_events.extend(mapper.missing_columns(&file_name, &columns));
+        drift_events.extend(mapper.missing_columns(&file_name, &columns, quarantine.iter().find(|q| q.file == file_name)));
         for column in columns {
             if !stats.columns.contains(&column) {
                 stats.columns.push(column);
