@@ -120,6 +120,24 @@ fn users_store_verifiers_only_and_logins_are_checked() {
         assert!(!out.status.success(), "{user} logged in");
         assert!(String::from_utf8_lossy(&out.stderr).contains("password authentication failed"), "{}", String::from_utf8_lossy(&out.stderr));
     }
+    // psql's Ctrl-C sends a cancel request for its connection: the running statement stops at
+    // once (long before the 60 s statement timeout) and the server goes on serving.
+    let mut running = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "ana", "-d", "pophub", "-X", "-c", "SELECT COUNT(*) FROM generate_series(1, 100000000000)"])
+        .env("PGPASSWORD", "analyst pass 1")
+        .env("PGSSLMODE", "disable")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let asked = Instant::now();
+    Command::new("kill").args(["-INT", &running.id().to_string()]).status().unwrap();
+    let out = running.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("canceling statement due to user request"), "{said}");
+    assert!(asked.elapsed() < Duration::from_secs(20), "cancelled in {:?}", asked.elapsed());
+    assert_eq!(server.rows("ana", "analyst pass 1", "SELECT 2"), ["2"]);
     // A removed user's next login is refused without a restart.
     ok(&["user", "remove", "ana", "--warehouse", path(w)]);
     assert!(!server.psql("ana", "analyst pass 1", "SELECT 1").status.success());

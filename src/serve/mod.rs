@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use datafusion_postgres::pgwire::api::auth::StartupHandler;
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::{PgWireServerHandlers, RandomPidSecretKeyGenerator};
+use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use datafusion_postgres::pgwire::api::{ConnectionManager, PgWireServerHandlers, RandomPidSecretKeyGenerator};
 use datafusion_postgres::pgwire::tokio::TlsAcceptor;
 use datafusion_postgres::pgwire::tokio::tokio_rustls::rustls;
 use tokio::net::TcpListener;
@@ -86,6 +87,8 @@ pub struct Server {
     /// Salts mock verifiers of unknown users (see `access::scram::Verifier::mock`).
     mock_secret: [u8; 32],
     pids: RandomPidSecretKeyGenerator,
+    /// Every logged-in connection by its key, for the cancel requests that name it.
+    connections: Arc<ConnectionManager>,
     night: AtomicU32,
 }
 
@@ -117,6 +120,12 @@ impl PgWireServerHandlers for Handlers {
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         Arc::new(startup::LoginHandler::new(self.server.clone()))
+    }
+
+    /// A cancel request (psql's Ctrl-C, JDBC's `Statement.cancel`) names a connection by the key
+    /// it was given at login and stops that connection's running statement.
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(self.server.connections.clone()))
     }
 }
 
@@ -165,6 +174,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         require_tls: options.require_tls,
         mock_secret,
         pids: RandomPidSecretKeyGenerator::default(),
+        connections: Arc::new(ConnectionManager::new()),
         night: AtomicU32::new(night),
     });
     let handlers = Arc::new(Handlers { statements: Arc::new(statements::Statements::new(server.clone())), server: server.clone() });

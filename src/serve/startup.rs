@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler, finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata};
-use datafusion_postgres::pgwire::api::{ClientInfo, PgWireConnectionState, PidSecretKeyGenerator};
+use datafusion_postgres::pgwire::api::{ClientInfo, ConnectionGuard, ConnectionHandle, PgWireConnectionState, PidSecretKeyGenerator};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::startup::Authentication;
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -20,6 +20,14 @@ use super::Server;
 use super::audit::{Event, Record};
 use crate::access::scram::{Exchange, Verifier};
 use crate::access::users::Users;
+
+/// A logged-in connection's place in the server's cancel registry: the handle a cancel request
+/// fires, and the guard that takes the connection out of the registry when it ends.
+pub struct Cancellation {
+    /// Fired by a cancel request with this connection's key.
+    pub handle: Arc<ConnectionHandle>,
+    _registered: ConnectionGuard,
+}
 
 /// Who a connection logged in as.
 #[derive(Debug, Clone)]
@@ -139,7 +147,9 @@ impl StartupHandler for LoginHandler {
                 }
                 client.send(PgWireBackendMessage::Authentication(Authentication::SASLFinal(server_final.into_bytes().into()))).await?;
                 let (pid, secret) = self.server.pids.generate(client);
+                let (handle, registered) = self.server.connections.register(pid, secret.clone());
                 client.set_pid_and_secret_key(pid, secret);
+                client.session_extensions().get_or_insert_with(|| Cancellation { handle, _registered: registered });
                 let login = Login { user: user.clone(), role: role.clone(), client: client.socket_addr().to_string() };
                 client.session_extensions().get_or_insert_with(|| login.clone());
                 let mut record = Record::begin(Event::Login, self.server.serving_night(), &user, &role, &login.client);

@@ -3,6 +3,7 @@
 //! (its own memory pool, the server's statement timeout, the role's row limit), and audited with
 //! its rows, duration and outcome when its result has been sent (or the client went away).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -39,7 +40,7 @@ use futures::{Sink, Stream, StreamExt};
 
 use super::Server;
 use super::audit::{AuditLog, Event, Record};
-use super::startup::Login;
+use super::startup::{Cancellation, Login};
 use crate::access::catalog::NightCatalog;
 use crate::access::policy::{self, Allowed, CopyOut};
 
@@ -166,11 +167,11 @@ impl Served {
     }
 
     /// The statement's rows, governed by its limits and audited when they end.
-    fn govern<T: Send + 'static>(self, server: &Arc<Server>, timeout: Duration, rows: Pin<Box<dyn Stream<Item = PgWireResult<T>> + Send>>) -> Governed<T> {
+    fn govern<T: Send + 'static>(self, server: &Arc<Server>, stop: Stop, rows: Pin<Box<dyn Stream<Item = PgWireResult<T>> + Send>>) -> Governed<T> {
         let max_rows = self.max_rows(server);
         Governed {
             inner: rows,
-            deadline: Box::pin(tokio::time::sleep_until((self.started + timeout).into())),
+            stop,
             max_rows,
             rows: 0,
             audit: Some((server.audit.clone(), self.record, self.started)),
@@ -182,11 +183,12 @@ fn hooks() -> Vec<Arc<dyn QueryHook>> {
     vec![Arc::new(CursorStatementHook), Arc::new(SetShowHook), Arc::new(TransactionStatementHook)]
 }
 
-/// A result stream that stops at the statement timeout and the role's row limit, and writes the
-/// statement's audit record once: when the rows end, fail, or the client stops reading.
+/// A result stream that stops at the statement timeout, a cancel request and the role's row
+/// limit, and writes the statement's audit record once: when the rows end, fail, or the client
+/// stops reading.
 struct Governed<T> {
     inner: Pin<Box<dyn Stream<Item = PgWireResult<T>> + Send>>,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    stop: Stop,
     max_rows: Option<u64>,
     rows: u64,
     audit: Option<(Arc<AuditLog>, Record, Instant)>,
@@ -218,8 +220,8 @@ impl<T> Stream for Governed<T> {
         if this.audit.is_none() {
             return Poll::Ready(None);
         }
-        if this.deadline.as_mut().poll(cx).is_ready() {
-            return this.fail(error("57014", "canceling statement due to statement timeout"));
+        if let Poll::Ready(stopped) = this.stop.as_mut().poll(cx) {
+            return this.fail(stopped);
         }
         match this.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(item))) => {
@@ -252,17 +254,17 @@ impl<T> Drop for Governed<T> {
 }
 
 /// Wraps a response's rows in the statement's governance; other responses are audited now.
-fn governed_response(served: Served, server: &Arc<Server>, timeout: Duration, response: Response) -> Response {
+fn governed_response(served: Served, server: &Arc<Server>, stop: Stop, response: Response) -> Response {
     match response {
         Response::Query(query) => {
             let QueryResponse { command_tag, row_schema, data_rows, .. } = query;
-            let mut governed = QueryResponse::new(row_schema, served.govern(server, timeout, data_rows));
+            let mut governed = QueryResponse::new(row_schema, served.govern(server, stop, data_rows));
             governed.set_command_tag(&command_tag);
             Response::Query(governed)
         }
         Response::CopyOut(copy) => {
             let CopyResponse { format, columns, data_stream, .. } = copy;
-            Response::CopyOut(CopyResponse::new(format, columns, served.govern(server, timeout, data_stream)))
+            Response::CopyOut(CopyResponse::new(format, columns, served.govern(server, stop, data_stream)))
         }
         other => {
             let mut record = served.record;
@@ -296,11 +298,9 @@ impl Server {
             Ok(ctx) => ctx,
             Err(info) => return Err(self.refuse(served.record, served.started, "error", info)),
         };
-        let timeout = self.timeout(client);
+        let mut stop = self.stop(client, served.started).await;
         let response = match allowed {
-            Allowed::Session if matches!(statement, Statement::Declare { .. }) => {
-                tokio::time::timeout(timeout, declare(&ctx, &statement, <C as HookClient>::portal_store(client))).await.unwrap_or_else(|_| Err(timed_out()))
-            }
+            Allowed::Session if matches!(statement, Statement::Declare { .. }) => until(&mut stop, declare(&ctx, &statement, <C as HookClient>::portal_store(client))).await,
             Allowed::Session => {
                 let mut answered = None;
                 for hook in hooks() {
@@ -313,12 +313,12 @@ impl Server {
             }
             Allowed::Query => {
                 let format_options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-                tokio::time::timeout(timeout, query(&ctx, statement, format_options)).await.unwrap_or_else(|_| Err(timed_out()))
+                until(&mut stop, query(&ctx, statement, format_options)).await
             }
-            Allowed::CopyOut(copy) => tokio::time::timeout(timeout, copy_out(&ctx, &copy)).await.unwrap_or_else(|_| Err(timed_out())),
+            Allowed::CopyOut(copy) => until(&mut stop, copy_out(&ctx, &copy)).await,
         };
         match response {
-            Ok(response) => Ok(governed_response(served, self, timeout, response)),
+            Ok(response) => Ok(governed_response(served, self, stop, response)),
             Err(info) => {
                 let outcome = if info.code == "42501" { "refused" } else { "error" };
                 Err(self.refuse(served.record, served.started, outcome, info))
@@ -327,8 +327,43 @@ impl Server {
     }
 }
 
-fn timed_out() -> ErrorInfo {
-    error("57014", "canceling statement due to statement timeout")
+/// What ends a statement early: the statement timeout, or a cancel request for its connection
+/// (psql's Ctrl-C, JDBC's `Statement.cancel`); both are SQLSTATE 57014, as in PostgreSQL.
+type Stop = Pin<Box<dyn Future<Output = ErrorInfo> + Send>>;
+
+impl Server {
+    /// What stops the statement the client is starting now.
+    async fn stop<C: ClientInfo + ?Sized>(&self, client: &C, started: Instant) -> Stop {
+        let deadline = tokio::time::sleep_until((started + self.timeout(client)).into());
+        let cancel = match client.session_extensions().get::<Cancellation>() {
+            Some(connection) => Some(connection.handle.start_query().await),
+            None => None,
+        };
+        Box::pin(async move {
+            // The receiver also ends when the next statement replaces it: that is no cancel.
+            let cancelled = async move {
+                let requested = match cancel {
+                    Some(receiver) => receiver.await.is_ok(),
+                    None => false,
+                };
+                if !requested {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = deadline => error("57014", "canceling statement due to statement timeout"),
+                _ = cancelled => error("57014", "canceling statement due to user request"),
+            }
+        })
+    }
+}
+
+/// `work`, unless the statement is stopped first.
+async fn until<T>(stop: &mut Stop, work: impl Future<Output = Result<T, ErrorInfo>>) -> Result<T, ErrorInfo> {
+    tokio::select! {
+        done = work => done,
+        stopped = stop => Err(stopped),
+    }
 }
 
 /// `DECLARE name CURSOR FOR query`: the query planned and started in the statement's session, and
@@ -521,20 +556,19 @@ impl ExtendedQueryHandler for Statements {
             Ok(ctx) => ctx,
             Err(info) => return Err(server.refuse(served.record, served.started, "error", info)),
         };
-        let timeout = server.timeout(client);
+        let mut stop = server.stop(client, served.started).await;
         if let (_, Some((statement @ Statement::Declare { .. }, _))) = &portal.statement.statement {
             let store = <C as HookClient>::portal_store(client);
-            return match tokio::time::timeout(timeout, declare(&ctx, statement, store)).await.unwrap_or_else(|_| Err(timed_out())) {
-                Ok(response) => Ok(governed_response(served, server, timeout, response)),
+            return match until(&mut stop, declare(&ctx, statement, store)).await {
+                Ok(response) => Ok(governed_response(served, server, stop, response)),
                 Err(info) => Err(server.refuse(served.record, served.started, "error", info)),
             };
         }
         let service = DfSessionService::new_with_hooks(Arc::new(ctx), hooks());
-        let run = <DfSessionService as ExtendedQueryHandler>::do_query(&service, client, portal, max_rows);
-        match tokio::time::timeout(timeout, run).await {
-            Ok(Ok(response)) => Ok(governed_response(served, server, timeout, response)),
-            Ok(Err(e)) => Err(server.refuse(served.record, served.started, "error", ErrorInfo::from(e))),
-            Err(_) => Err(server.refuse(served.record, served.started, "error", timed_out())),
+        let run = async { <DfSessionService as ExtendedQueryHandler>::do_query(&service, client, portal, max_rows).await.map_err(ErrorInfo::from) };
+        match until(&mut stop, run).await {
+            Ok(response) => Ok(governed_response(served, server, stop, response)),
+            Err(info) => Err(server.refuse(served.record, served.started, "error", info)),
         }
     }
 }
