@@ -92,7 +92,7 @@ impl Progress {
                 lines: self.display == Display::Lines,
                 bar,
                 done: AtomicU64::new(0),
-                total: AtomicU64::new(total),
+                total,
                 started: Instant::now(),
                 next_line_ms: AtomicU64::new(LINE_EVERY.as_millis() as u64),
             }),
@@ -143,7 +143,7 @@ struct StageState {
     lines: bool,
     bar: Option<ProgressBar>,
     done: AtomicU64,
-    total: AtomicU64,
+    total: u64,
     started: Instant,
     /// Milliseconds since the start after which the next progress line may be logged.
     next_line_ms: AtomicU64,
@@ -167,17 +167,8 @@ impl Stage {
             let next = s.next_line_ms.load(Ordering::Relaxed);
             // One thread wins the slot; the others go on without logging.
             if now >= next && s.next_line_ms.compare_exchange(next, now + LINE_EVERY.as_millis() as u64, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-                tracing::info!(stage = s.name, done, total = s.total.load(Ordering::Relaxed), "{}", self.line(done));
+                tracing::info!(stage = s.name, done, total = s.total, "{}", self.line(done));
             }
-        }
-    }
-
-    /// The stage turns out to have `n` more units than announced.
-    pub fn add_total(&self, n: u64) {
-        let s = &*self.inner;
-        s.total.fetch_add(n, Ordering::Relaxed);
-        if let Some(bar) = &s.bar {
-            bar.inc_length(n);
         }
     }
 
@@ -203,7 +194,7 @@ impl Stage {
     /// `link: 45% (450000 of 1000000 mentions, 90000/s, 6 s left)`.
     fn line(&self, done: u64) -> String {
         let s = &*self.inner;
-        let total = s.total.load(Ordering::Relaxed).max(done).max(1);
+        let total = s.total.max(done).max(1);
         let seconds = s.started.elapsed().as_secs_f64().max(1e-3);
         let rate = done as f64 / seconds;
         let left = if rate > 0.0 { (total - done) as f64 / rate } else { f64::INFINITY };
@@ -228,9 +219,8 @@ mod tests {
                 scope.spawn(move || (0..10).for_each(|_| stage.inc(1)));
             }
         });
-        stage.add_total(60);
         let line = stage.line(40);
-        assert!(line.starts_with("link: 25% (40 mentions of 160 mentions,"), "{line}");
+        assert!(line.starts_with("link: 40% (40 mentions of 100 mentions,"), "{line}");
         assert_eq!(stage.inner.done.load(Ordering::Relaxed), 40);
         stage.finish();
     }

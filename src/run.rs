@@ -250,15 +250,17 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
 
 /// Writes the run's report page; the run's outcome stands whether or not it can be written.
 async fn write_report(warehouse: &Warehouse, record: &RunManifest) {
+    let started = Instant::now();
     let written = match NightLog::load(warehouse) {
         Ok(log) => match NightReport::of_run(warehouse, &log, record.clone()).await {
-            Ok(report) => report.write_page(warehouse).map(|_| ()),
+            Ok(report) => report.write_page(warehouse),
             Err(e) => Err(e),
         },
         Err(e) => Err(e.into()),
     };
-    if let Err(e) = written {
-        tracing::warn!("the run's report was not written: {e}");
+    match written {
+        Ok(page) => tracing::info!(seconds = started.elapsed().as_secs_f64(), "report: {} written in {:.1} s", page.display(), started.elapsed().as_secs_f64()),
+        Err(e) => tracing::warn!("the run's report was not written: {e}"),
     }
 }
 

@@ -429,17 +429,14 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
     }
 
     let pass = Pass { m, judgement, scorer: &scorer };
-    let unlinked = pass.link(&others, &first, &index, &mut out);
+    let unlinked = pass.link(&others, &first, &index, &mut out, Some(judgement.progress));
     drop(first);
 
     // Mentions of roles that start persons (a newborn, someone registered elsewhere) and that
     // matched nobody found a person, one by one, so a second mention of the same newcomer joins
     // the first; then the other mentions still unlinked get a second chance against them.
     let (creating, rest): (Vec<usize>, Vec<usize>) = unlinked.into_iter().partition(|&i| m.creates_persons.value(i));
-    // Their second chance is counted as more work for the stage.
-    judgement.progress.add_total((creating.len() + rest.len()) as u64);
     for i in creating {
-        judgement.progress.inc(1);
         let side = side_of(m, i);
         let mut candidates = candidates(m, i, &side, &index);
         out.count_pairs(&candidates);
@@ -460,7 +457,8 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
         }
     }
     let second = CandidateLists::of(m, &rest, &index, threads);
-    pass.link(&rest, &second, &index, &mut out);
+    // The second chance is for few mentions: the stage shows them all decided already.
+    pass.link(&rest, &second, &index, &mut out, None);
     out.keys = index.keys;
     out
 }
@@ -577,13 +575,15 @@ impl Pass<'_> {
     /// mother, the father whose number is missing). Returns the mentions left unlinked. Each
     /// mention is decided against the persons as they are, so the mentions are decided in
     /// parallel and the outcomes recorded in order.
-    fn link(&self, mentions: &[usize], candidates: &CandidateLists, index: &Index, out: &mut Linkage) -> Vec<usize> {
+    fn link(&self, mentions: &[usize], candidates: &CandidateLists, index: &Index, out: &mut Linkage, progress: Option<&crate::progress::Stage>) -> Vec<usize> {
         let (m, options, scorer, threads) = (self.m, self.judgement.options, self.scorer, self.judgement.threads);
         let outcomes = parallel::map(mentions.len(), threads, |k| {
             let i = mentions[k];
+            if let Some(stage) = progress {
+                stage.inc(1);
+            }
             let side = side_of(m, i);
             let mut candidates = candidates.get(k).to_vec();
-            self.judgement.progress.inc(1);
             if let Some(p) = self.judgement.apply(m, i, index, &mut candidates) {
                 return Outcome::Linked(p, scorer.score(&side, &index.sides[p as usize], IdEvidence::Silent), Rule::Review);
             }
