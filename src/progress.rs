@@ -77,7 +77,7 @@ impl Progress {
         let bar = (self.display == Display::Bars).then(|| {
             let template = match unit {
                 Unit::Bytes => "{prefix:>8} [{bar:32}] {bytes}/{total_bytes} {bytes_per_sec} {eta} left {msg}",
-                Unit::Items(_) => "{prefix:>8} [{bar:32}] {human_pos}/{human_len} {per_sec} {eta} left {msg}",
+                Unit::Items(_) => "{prefix:>8} [{bar:32}] {human_pos}/{human_len} {percent}% {eta} left {msg}",
             };
             let style = ProgressStyle::with_template(template).expect("the templates are valid").progress_chars("=> ");
             self.bars.add(ProgressBar::new(total).with_style(style).with_prefix(name))
