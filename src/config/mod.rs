@@ -266,6 +266,8 @@ options! {
         pub columns_changed: DriftAction = DriftAction::Warn,
         /// A file does not decode under the declared encoding (it is skipped).
         pub undecodable_file: DriftAction = DriftAction::Stop,
+        /// A file has no rows: 0 bytes, or a header alone (`warn` for a feed that may be empty).
+        pub empty_file: DriftAction = DriftAction::Stop,
         /// Fewer rows than `1 - max_shrink` times the previous night's.
         pub shrink: DriftAction = DriftAction::Stop,
         /// The share of last night's rows a feed may lose before `shrink` applies.

@@ -15,7 +15,7 @@ use crate::config::{DriftAction, Pipeline};
 pub struct DriftEvent {
     /// The source it was found in, as named in the pipeline.
     pub source: String,
-    /// `missing_column`, `columns_changed`, `undecodable_file`, `shrink` or `quarantine_share`.
+    /// `missing_column`, `columns_changed`, `undecodable_file`, `empty_file`, `shrink` or `quarantine_share`.
     pub kind: String,
     /// Whether it stops the night or only warns, from the source's `[source.drift]` policy.
     pub action: DriftAction,

@@ -393,7 +393,20 @@ async fn ingest_source(
             stage.append(&mapped.batch)?;
         }
         parser.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        drift_events.extend(mapper.missing_columns(&file_name, &columns, quarantine.iter().find(|q| q.file == file_name)));
+        if file.rows_read == 0 {
+            // Nothing to map, so no column to miss: the file itself is the finding.
+            drift_events.push(drift::DriftEvent {
+                source: source.name.clone(),
+                kind: "empty_file".into(),
+                action: source.drift.empty_file,
+                message: format!(
+                    "{file_name}: no rows ({bytes} bytes{}); check the export is complete, or set the source's [source.drift] empty_file = \"warn\" if it may be empty",
+                    if bytes > 0 { ", a header at most" } else { "" }
+                ),
+            });
+        } else {
+            drift_events.extend(mapper.missing_columns(&file_name, &columns, quarantine.iter().find(|q| q.file == file_name)));
+        }
         for column in columns {
             if !stats.columns.contains(&column) {
                 stats.columns.push(column);
