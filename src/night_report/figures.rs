@@ -144,7 +144,11 @@ fn numbers(batch: &RecordBatch, i: usize) -> Result<Vec<u64>, QueryError> {
 
 /// A `SELECT key, count … GROUP BY key` as a map.
 async fn counts(ctx: &SessionContext, sql: &str) -> Result<BTreeMap<String, u64>, QueryError> {
-    let rows = Rows::sql(ctx, sql).await?;
+    counted(&Rows::sql(ctx, sql).await?)
+}
+
+/// Rows of a key and a count as a map, by key.
+fn counted(rows: &Rows) -> Result<BTreeMap<String, u64>, QueryError> {
     let mut out = BTreeMap::new();
     for b in &rows.batches {
         for (k, n) in text(b, 0)?.into_iter().zip(numbers(b, 1)?) {
@@ -258,7 +262,7 @@ async fn standing(ctx: &SessionContext, day: chrono::NaiveDate) -> Result<Standi
         deceased_with_pension: persons,
         months_paid_after_death: months,
         amount_overpaid: amount,
-        voters_by_district: reports::voters_by_district(ctx, day).await?,
+        voters_by_district: counted(&reports::voters_by_district(ctx, day).await?)?.into_iter().collect(),
     })
 }
 

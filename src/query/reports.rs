@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch, StringArray};
+use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::NaiveDate;
 use datafusion::common::ParamValues;
@@ -34,25 +34,12 @@ pub async fn voter_roll(ctx: &SessionContext, district: Option<&str>, election_d
     Rows::collect(voter_roll_frame(ctx, district, election_day, exclude).await?).await
 }
 
-/// How many voters each district has on `election_day`, by district code.
-pub async fn voters_by_district(ctx: &SessionContext, election_day: NaiveDate) -> Result<Vec<(String, u64)>, QueryError> {
+/// How many voters each district has on `election_day`: `district_code`, `voters`, by code.
+pub async fn voters_by_district(ctx: &SessionContext, election_day: NaiveDate) -> Result<Rows, QueryError> {
     use datafusion::functions_aggregate::count::count;
     use datafusion::prelude::{col, lit};
     let frame = voter_roll_frame(ctx, None, election_day, None).await?;
-    let counts = frame.aggregate(vec![col("district_code")], vec![count(lit(1)).alias("voters")])?.sort(vec![col("district_code").sort(true, false)])?;
-    let rows = Rows::collect(counts).await?;
-    let mut out = Vec::new();
-    for batch in &rows.batches {
-        let codes = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
-        let codes = codes.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
-        let voters = arrow::compute::cast(batch.column(1), &DataType::UInt64)?;
-        let voters = voters.as_any().downcast_ref::<arrow::array::UInt64Array>().expect("cast to UInt64");
-        for r in 0..batch.num_rows() {
-            let code = if codes.is_valid(r) { codes.value(r).to_string() } else { String::new() };
-            out.push((code, voters.value(r)));
-        }
-    }
-    Ok(out)
+    Rows::collect(frame.aggregate(vec![col("district_code")], vec![count(lit(1)).alias("voters")])?.sort(vec![col("district_code").sort(true, false)])?).await
 }
 
 async fn voter_roll_frame(ctx: &SessionContext, district: Option<&str>, election_day: NaiveDate, exclude: Option<&Path>) -> Result<DataFrame, QueryError> {
