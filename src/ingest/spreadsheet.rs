@@ -24,7 +24,14 @@ pub fn read(path: &Path, sheet: Option<&str>, header: bool, sink: &mut RawSink) 
         Some(s) => names.iter().find(|n| n.as_str() == s).cloned().ok_or_else(|| bad(format!("no sheet `{s}`; sheets are: {}", names.join(", "))))?,
         None => names.first().cloned().ok_or_else(|| bad("the workbook has no sheet".into()))?,
     };
-    let range = workbook.worksheet_range(&name).map_err(|e| bad(e.to_string()))?;
+    // calamine panics on some malformed cell references (an overflow in `get_row_column`, found by
+    // the fuzz target `xlsx`): the file is unreadable, not the night's end.
+    let range = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| workbook.worksheet_range(&name)))
+        .map_err(|panic| {
+            let why = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+            bad(format!("sheet `{name}` cannot be read, its cells are malformed ({why}); export it again from Excel"))
+        })?
+        .map_err(|e| bad(e.to_string()))?;
     let first_row = range.start().map_or(0, |(r, _)| r as u64);
     let mut rows = range.rows().enumerate();
     if header {
@@ -106,5 +113,22 @@ mod tests {
         assert_eq!(number_text(420502199001011234.0), "4.20502E+17");
         let date = Data::DateTime(calamine::ExcelDateTime::new(44931.0, calamine::ExcelDateTimeType::DateTime, false));
         assert_eq!(cell_text(&date).as_deref(), Some("2023-01-05"));
+    }
+
+    /// Found by the fuzz target `xlsx`: a cell reference whose column overflows made calamine
+    /// panic; the workbook is now an unreadable file naming its sheet.
+    #[test]
+    fn a_malformed_cell_reference_is_an_unreadable_file_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("filings.xlsx");
+        std::fs::write(&path, include_bytes!("testdata/cell_reference_overflow.xlsx.fuzz")).unwrap();
+        let mut sink = RawSink::for_test();
+        match read(&path, None, true, &mut sink) {
+            Err(IngestError::Unreadable { file, message }) => {
+                assert_eq!(file, path);
+                assert!(message.contains("cannot be read, its cells are malformed"), "{message}");
+            }
+            other => panic!("expected an unreadable file, got {:?}", other.map(|_| ())),
+        }
     }
 }
