@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use datafusion::common::config::ConfigNonZeroUsize;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use deltalake::delta_datafusion::planner::DeltaPlanner;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -20,6 +22,14 @@ pub fn session(as_of: NaiveDate, memory_limit: Option<usize>) -> SessionContext 
 /// people (22 million mentions) two publish tables' hash joins overran a 4 GB pool.
 const HASH_JOIN_BYTES_PER_MENTION: usize = 1024;
 
+/// The sorts whose merge reservations the pool must hold at once, with room to spare.
+const SORTS_PER_POOL: usize = 128;
+
+/// Pool bytes per row of a batch: a pool below 1 GB works on batches of fewer than 8,192 rows,
+/// so that every spilling operator of two tables' plans holds one in its share with room to spare.
+const POOL_BYTES_PER_BATCH_ROW: usize = 128 * 1024;
+const MIN_BATCH_ROWS: usize = 512;
+
 /// A session for publish's queries over `mentions` linked mentions, `tables_at_once` tables
 /// written at a time: as `session`, sorts and aggregations spilling to disk past `memory_limit`
 /// bytes. Hash joins are the faster but cannot spill; they are kept only while a build side of
@@ -28,16 +38,31 @@ const HASH_JOIN_BYTES_PER_MENTION: usize = 1024;
 pub fn publish_session(as_of: NaiveDate, memory_limit: usize, mentions: usize, tables_at_once: usize) -> SessionContext {
     let ctx = session(as_of, Some(memory_limit));
     let hash_joins = mentions.saturating_mul(HASH_JOIN_BYTES_PER_MENTION).saturating_mul(tables_at_once.max(1)) <= memory_limit / 2;
-    ctx.state_ref().write().config_mut().options_mut().optimizer.prefer_hash_join = hash_joins;
+    {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        options.optimizer.prefer_hash_join = hash_joins;
+        // Every sort holds back memory for merging its spills; a table's plan has dozens of
+        // sorts, so the default 10 MB each would take a small pool whole and leave them nothing.
+        let reservation = &mut options.execution.sort_spill_reservation_bytes;
+        *reservation = (memory_limit / SORTS_PER_POOL).min(*reservation);
+        // And each needs a batch in its share of the pool: smaller batches in a small pool.
+        let batch_rows = (memory_limit / POOL_BYTES_PER_BATCH_ROW).clamp(MIN_BATCH_ROWS, options.execution.batch_size.get());
+        options.execution.batch_size = ConfigNonZeroUsize::try_new(batch_rows).expect("at least MIN_BATCH_ROWS");
+    }
     ctx
 }
 
 /// A runtime for sessions: a memory pool of `memory_limit` bytes (unbounded without) and the
-/// default disk manager to spill to.
+/// default disk manager to spill to. The pool is fair: each operator that can spill (sorts,
+/// aggregations, the sorts under sort-merge joins) may hold its share of the pool and no more,
+/// so one cannot fill it and leave another with nothing, not even what it needs to spill.
 pub fn runtime(memory_limit: Option<usize>) -> Arc<RuntimeEnv> {
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = memory_limit {
-        runtime = runtime.with_memory_limit(limit, 1.0);
+        let top_consumers = std::num::NonZeroUsize::new(5).expect("non-zero");
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit), top_consumers)));
     }
     Arc::new(runtime.build().expect("runtime with default disk manager"))
 }

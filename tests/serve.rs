@@ -122,7 +122,7 @@ fn users_store_verifiers_only_and_logins_are_checked() {
     }
     // psql's Ctrl-C sends a cancel request for its connection: the running statement stops at
     // once (long before the 60 s statement timeout) and the server goes on serving.
-    let mut running = Command::new("psql")
+    let running = Command::new("psql")
         .args(["-h", "127.0.0.1", "-p", &server.port.to_string(), "-U", "ana", "-d", "pophub", "-X", "-c", "SELECT COUNT(*) FROM generate_series(1, 100000000000)"])
         .env("PGPASSWORD", "analyst pass 1")
         .env("PGSSLMODE", "disable")

@@ -7,6 +7,9 @@ use std::collections::HashSet;
 use super::{ConfigError, Field, Format, Pipeline};
 
 /// Every problem of the pipeline, not only the first (as many as there are keys at fault).
+/// The smallest publish pool: the one `tests/memory_bound.rs` runs a night in.
+const MIN_MEMORY_LIMIT_MB: usize = 256;
+
 pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
     let mut problems: Vec<ConfigError> = Vec::new();
     if p.pipeline.name.trim().is_empty() {
@@ -15,8 +18,9 @@ pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
     if p.sources.is_empty() {
         problems.push(p.invalid("source", "the pipeline declares no [[source]]"));
     }
-    if p.engine.memory_limit_mb < 64 {
-        problems.push(p.invalid("engine.memory_limit_mb", "publish needs at least 64 MB"));
+    if p.engine.memory_limit_mb < MIN_MEMORY_LIMIT_MB {
+        let why = format!("publish needs at least {MIN_MEMORY_LIMIT_MB} MB: each of its sorts, joins and aggregations needs a share of the pool");
+        problems.push(p.invalid("engine.memory_limit_mb", why));
     }
     if p.pipeline.batch_rows == 0 {
         problems.push(p.invalid("pipeline.batch_rows", "must be at least 1"));
