@@ -6,10 +6,10 @@ use std::collections::HashSet;
 
 use super::{ConfigError, Field, Format, Pipeline};
 
-/// Every problem of the pipeline, not only the first (as many as there are keys at fault).
 /// The smallest publish pool: the one `tests/memory_bound.rs` runs a night in.
 const MIN_MEMORY_LIMIT_MB: usize = 256;
 
+/// Every problem of the pipeline, not only the first (as many as there are keys at fault).
 pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
     let mut problems: Vec<ConfigError> = Vec::new();
     if p.pipeline.name.trim().is_empty() {
