@@ -8,7 +8,14 @@ use datafusion::common::config::ConfigNonZeroUsize;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use deltalake::delta_datafusion::planner::DeltaPlanner;
+use datafusion::catalog::Session;
+use datafusion::execution::context::QueryPlanner;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use deltalake::delta_datafusion::planner::DeltaExtensionPlanner;
+
+use crate::publish::key_order::InKeyOrderPlanner;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 /// A session whose SQL `VARCHAR` is Arrow `Utf8` (the type every pophub table uses) and which
@@ -55,6 +62,9 @@ pub fn publish_session(as_of: NaiveDate, memory_limit: usize, mentions: usize, t
         let mut state = state.write();
         let options = state.config_mut().options_mut();
         options.optimizer.prefer_hash_join = hash_joins;
+        // A round-robin split above a table's sorted rows (for the Delta writer's own node)
+        // would interleave them on the way to the file; the scans are split for parallelism anyway.
+        options.optimizer.enable_round_robin_repartition = false;
         // Every sort holds back memory for merging its spills; a table's plan has dozens of
         // sorts, so the default 10 MB each would take a small pool whole and leave them nothing.
         let reservation = &mut options.execution.sort_spill_reservation_bytes;
@@ -79,18 +89,30 @@ pub fn runtime(memory_limit: Option<usize>) -> Arc<RuntimeEnv> {
     Arc::new(runtime.build().expect("runtime with default disk manager"))
 }
 
+/// The physical planner for pophub's plans: Delta's extension nodes (so plans that write Delta
+/// tables run here too) and publish's `InKeyOrder`.
+#[derive(Debug)]
+struct Planner;
+
+#[async_trait::async_trait]
+impl QueryPlanner for Planner {
+    async fn create_physical_plan(&self, plan: &LogicalPlan, session: &dyn Session) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let extensions: Vec<Arc<dyn ExtensionPlanner + Send + Sync>> = vec![DeltaExtensionPlanner::new(), Arc::new(InKeyOrderPlanner)];
+        DefaultPhysicalPlanner::with_extension_planners(extensions).create_physical_plan(plan, session).await
+    }
+}
+
 /// The same session on a given runtime: sessions sharing one runtime share its object stores, so
 /// tables registered in one run in the others (the server's role sessions over one night).
 pub fn session_on(as_of: NaiveDate, runtime: Arc<RuntimeEnv>) -> SessionContext {
     let mut config = SessionConfig::new().with_information_schema(true);
     config.options_mut().sql_parser.map_string_types_to_utf8view = false;
     config.options_mut().execution.parquet.schema_force_view_types = false;
-    // Delta's planner, so plans that write Delta tables (with its extension nodes) run here too.
     let state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(config)
         .with_runtime_env(runtime)
-        .with_query_planner(DeltaPlanner::new())
+        .with_query_planner(Arc::new(Planner))
         .build();
     let ctx = SessionContext::new_with_state(state);
     crate::identity::udf::register(&ctx, as_of);

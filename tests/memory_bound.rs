@@ -2,10 +2,14 @@
 //! publishes the same tables, row for row, as one in the default pool. The small pool makes
 //! publish's joins sort-merge joins, its sorts and aggregations spill and, with more threads
 //! than it holds tables, writes two tables at a time; this checks that path is only slower.
+//! And every table with a person key is written in its order, for the profile's lookups.
 
 mod common;
 
 use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use common::*;
 
@@ -40,5 +44,28 @@ fn a_night_in_the_smallest_pool_publishes_the_same_rows() {
         let rows = table_rows(&small_pool, table);
         assert_eq!(rows.len() as u64, entry["rows"].as_u64().unwrap() + 1, "{table}: the header and every row");
         assert_eq!(rows, table_rows(&default_pool, table), "{table} differs between the pools");
+        assert_in_person_key_order(&small_pool.join(table), table);
+    }
+}
+
+/// The table's files hold their rows in person key order (nulls last), when it has the column.
+fn assert_in_person_key_order(dir: &Path, table: &str) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let file = entry.unwrap().path();
+        if file.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
+        let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap()).unwrap();
+        let Ok(column) = builder.schema().index_of("person_key") else { return };
+        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), [column]);
+        let mut keys: Vec<Option<String>> = Vec::new();
+        for batch in builder.with_projection(mask).build().unwrap() {
+            let batch = batch.unwrap();
+            let column = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+            let column = column.as_string::<i32>();
+            keys.extend((0..column.len()).map(|i| column.is_valid(i).then(|| column.value(i).to_string())));
+        }
+        let nulls_last = |k: &Option<String>| (k.is_none(), k.clone());
+        assert!(keys.is_sorted_by_key(nulls_last), "{table}: {} is not in person key order", file.display());
     }
 }

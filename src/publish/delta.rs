@@ -34,7 +34,7 @@ pub async fn write(ctx: &SessionContext, warehouse: &Warehouse, name: &str, rows
     let key = LOOKUP_KEYS.iter().copied().find(|k| rows.schema().has_column_with_unqualified_name(k));
     let engine = |e: datafusion::error::DataFusionError| PublishError::Engine { table: name.to_string(), source: Box::new(e) };
     let rows = match key {
-        Some(k) => rows.sort(vec![datafusion::prelude::ident(k).sort(true, false)]).map_err(engine)?,
+        Some(k) => super::key_order::sorted(rows, k).map_err(engine)?,
         None => rows,
     };
     let mut properties = WriterProperties::builder()
@@ -58,4 +58,45 @@ pub async fn write(ctx: &SessionContext, warehouse: &Warehouse, name: &str, rows
         .with_commit_properties(crate::warehouse::commit_properties())
         .await
         .map_err(delta)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::datasource::MemTable;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_table_is_written_in_key_order_from_a_plan_of_many_partitions() {
+        let schema = Arc::new(Schema::new(vec![Field::new("person_key", DataType::Utf8, true)]));
+        // Two partitions of ten batches each, keys in no order (a multiplicative scramble).
+        let batch = |start: u64| {
+            let keys: Vec<String> = (start..start + 1000).map(|i| format!("P{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15))).collect();
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(keys))]).unwrap()
+        };
+        let partitions: Vec<Vec<RecordBatch>> = (0..2).map(|p| (0..10).map(|b| batch((p * 10 + b) * 1000)).collect()).collect();
+        let ctx = crate::engine::publish_session(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), 256 << 20, 20_000, 2);
+        ctx.register_table("unsorted", Arc::new(MemTable::try_new(schema.clone(), partitions).unwrap())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let warehouse = Warehouse::new(dir.path());
+        write(&ctx, &warehouse, "person", ctx.table("unsorted").await.unwrap()).await.unwrap();
+
+        let mut keys = Vec::new();
+        for entry in std::fs::read_dir(warehouse.table("person")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "parquet") {
+                let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap().build().unwrap();
+                for batch in reader {
+                    keys.extend(batch.unwrap().column(0).as_string::<i32>().iter().map(|k| k.unwrap().to_string()));
+                }
+            }
+        }
+        assert_eq!(keys.len(), 20_000);
+        assert!(keys.is_sorted(), "the rows are written in person_key order");
+    }
 }

@@ -4,6 +4,7 @@
 
 mod delta;
 mod facts;
+pub(crate) mod key_order;
 pub mod manifest;
 
 use std::path::{Path, PathBuf};
