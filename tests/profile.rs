@@ -28,6 +28,12 @@ fn profile_by_number_or_key_shows_every_section_the_role_may_see() {
     for wanted in ["person", "id_decoded", "id_number", "name", "source_record"] {
         assert!(sections.contains(wanted), "no {wanted} section in {sections:?}");
     }
+    // Each section's rows together, the sections in the profile's order.
+    let order = ["person", "id_decoded", "id_number", "name", "household", "family", "house", "tenancy", "pension", "death", "stay", "identity_conflict", "key_event", "source_record"];
+    let mut runs: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+    runs.dedup();
+    let places: Vec<usize> = runs.iter().map(|s| order.iter().position(|o| o == s).expect("a known section")).collect();
+    assert!(places.is_sorted() && runs.len() == sections.len(), "sections out of order: {runs:?}");
     let item = |section: &str, item: &str| rows.iter().find(|r| r[0] == section && r[1] == item).map(|r| r[2].clone());
     assert_eq!(item("person", "citizen_id").as_deref(), Some(id.as_str()));
     assert_eq!(item("id_decoded", "birth_date").as_deref(), Some(&id[6..14]));

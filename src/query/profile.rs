@@ -111,7 +111,6 @@ fn is_person_key(text: &str) -> bool {
 /// The persons a number or key names: a key itself when it exists; for a number, every person
 /// a mention with that number (normalised: 15-digit numbers upgraded) is linked to.
 async fn person_keys(lookup: &SessionContext, wanted: &str) -> Result<Vec<String>> {
-    use arrow::array::AsArray;
     use datafusion::prelude::{col, lit};
     let wanted = wanted.trim();
     let frame = if is_person_key(wanted) {
@@ -125,20 +124,18 @@ async fn person_keys(lookup: &SessionContext, wanted: &str) -> Result<Vec<String
             .filter(col("citizen_id").eq(lit(number)).and(col("person_key").is_not_null()))?
             .select_columns(&["person_key"])?
     };
-    let mut keys = Vec::new();
-    for batch in frame.collect().await? {
-        let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
-        keys.extend(column.as_string::<i32>().iter().flatten().map(str::to_string));
-    }
+    let mut keys = first_texts(&frame.collect().await?)?;
     keys.retain(|k| is_person_key(k));
     keys.sort();
     keys.dedup();
     Ok(keys)
 }
 
-/// One section: a SELECT giving the profile's nine columns, over the tables it needs.
+/// One section: a SELECT giving the profile's nine columns, over the tables it needs; some
+/// need what the person rows tell (`Known`), the others only the keys.
 struct Section {
     tables: &'static [&'static str],
+    needs_known: bool,
     sql: String,
 }
 
@@ -167,6 +164,7 @@ const NO_DATES: [&str; 2] = ["NULL", "NULL"];
 /// households' numbers, the houses' keys (literal lists; `''` for none, which no row has: an
 /// `IN (NULL)` filter is not applied by DataFusion 55 here), and each person's death date (a
 /// CASE on `pp.person_key`).
+#[derive(Default)]
 struct Known {
     households: String,
     houses: String,
@@ -183,14 +181,17 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
     vec![
         Section {
             tables: &["person_source"],
+            needs_known: false,
             sql: select("id_number", "citizen_id", "citizen_id_raw", ["source", "MIN(record_key)", "MIN(file)", "MIN(\"row\")"], NO_DATES, &format!("FROM person_source WHERE person_key IN ({keys}) AND citizen_id_raw IS NOT NULL GROUP BY source, citizen_id, citizen_id_raw")),
         },
         Section {
             tables: &["person_source"],
+            needs_known: false,
             sql: select("name", "name_key", "name_raw", ["source", "MIN(record_key)", "MIN(file)", "MIN(\"row\")"], NO_DATES, &format!("FROM person_source WHERE person_key IN ({keys}) AND name_raw IS NOT NULL GROUP BY source, name_key, name_raw")),
         },
         Section {
             tables: &["person"],
+            needs_known: true,
             sql: select(
                 "household",
                 "COALESCE(m.relation, '')",
@@ -202,18 +203,22 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
         },
         Section {
             tables: &["birth"],
+            needs_known: false,
             sql: select("family", "'mother'", "mother_key", ["source", "record_key", "file", "row"], ["birth_date", "NULL"], &format!("FROM birth WHERE child_key IN ({keys}) AND mother_key IS NOT NULL")),
         },
         Section {
             tables: &["birth"],
+            needs_known: false,
             sql: select("family", "'father'", "father_key", ["source", "record_key", "file", "row"], ["birth_date", "NULL"], &format!("FROM birth WHERE child_key IN ({keys}) AND father_key IS NOT NULL")),
         },
         Section {
             tables: &["birth"],
+            needs_known: false,
             sql: select("family", "'child'", "child_key", ["source", "record_key", "file", "row"], ["birth_date", "NULL"], &format!("FROM birth WHERE (mother_key IN ({keys}) OR father_key IN ({keys})) AND child_key IS NOT NULL")),
         },
         Section {
             tables: &["person_house", "house"],
+            needs_known: true,
             sql: select(
                 "house",
                 "ph.relation",
@@ -228,6 +233,7 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
         },
         Section {
             tables: &["tenancy"],
+            needs_known: false,
             sql: select(
                 "tenancy",
                 &format!("CASE WHEN tenant_key IN ({keys}) THEN 'tenant' ELSE 'landlord' END"),
@@ -239,6 +245,7 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
         },
         Section {
             tables: &["pension_payment"],
+            needs_known: true,
             sql: select(
                 "pension",
                 "COALESCE(pp.benefit, '')",
@@ -253,10 +260,12 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
         },
         Section {
             tables: &["death"],
+            needs_known: false,
             sql: select("death", "evidence", "death_date", ["source", "record_key", "file", "row"], ["death_date", "NULL"], &format!("FROM death WHERE person_key IN ({keys})")),
         },
         Section {
             tables: &["stay"],
+            needs_known: false,
             sql: select(
                 "stay",
                 "COALESCE(reason, '')",
@@ -268,6 +277,7 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
         },
         Section {
             tables: &["identity_conflict"],
+            needs_known: false,
             sql: select(
                 "identity_conflict",
                 "kind",
@@ -279,6 +289,7 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
         },
         Section {
             tables: &["person_key_event"],
+            needs_known: false,
             sql: select(
                 "key_event",
                 "kind",
@@ -290,6 +301,7 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
         },
         Section {
             tables: &["person_source"],
+            needs_known: false,
             sql: select(
                 "source_record",
                 "role",
@@ -303,15 +315,22 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
 }
 
 /// The profile: the `person` rows read once and turned into items here (with the number
-/// decoded from the value the role sees), then every other section the session's tables allow in
-/// one plan, in section order.
+/// decoded from the value the role sees), then every other section the session's tables allow,
+/// in section order. The sections that need only the keys are planned and read at once, beside
+/// the person rows and house keys that the other sections are written from.
 async fn sections_of(ctx: &SessionContext, keys: &[String]) -> Result<Vec<RecordBatch>> {
     if keys.is_empty() || !ctx.table_exist("person")? {
         return Ok(Vec::new());
     }
     let list = keys.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
-    let persons = ctx.sql(&format!("SELECT * FROM person WHERE person_key IN ({list}) ORDER BY person_key")).await?.collect().await?;
-    let mut out = vec![person_items(&persons)?];
+    let by_key = Lookup::spawn(union_of(ctx.clone(), sections(&list, &Known::default()).into_iter().enumerate().filter(|(_, s)| !s.needs_known).collect()));
+    let persons = Lookup::spawn(rows_of(ctx.clone(), format!("SELECT * FROM person WHERE person_key IN ({list}) ORDER BY person_key")));
+    let houses = if ctx.table_exist("person_house")? {
+        Some(Lookup::spawn(rows_of(ctx.clone(), format!("SELECT DISTINCT house_key FROM person_house WHERE person_key IN ({list})"))))
+    } else {
+        None
+    };
+    let persons = persons.result().await?;
     let column = |name: &str| -> Result<Vec<(String, Option<String>)>> {
         use arrow::array::{Array, AsArray};
         let mut values = Vec::new();
@@ -327,16 +346,9 @@ async fn sections_of(ctx: &SessionContext, keys: &[String]) -> Result<Vec<Record
     };
     let households = column("household_no")?;
     let deaths: Vec<String> = column("death_date")?.into_iter().filter_map(|(k, d)| d.map(|d| format!("WHEN '{k}' THEN DATE '{d}'"))).collect();
-    let houses = if ctx.table_exist("person_house")? {
-        let frame = ctx.sql(&format!("SELECT DISTINCT house_key FROM person_house WHERE person_key IN ({list})")).await?.collect().await?;
-        let mut keys = Vec::new();
-        for b in frame {
-            let c = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
-            keys.extend(arrow::array::AsArray::as_string::<i32>(&c).iter().flatten().map(str::to_string));
-        }
-        keys
-    } else {
-        Vec::new()
+    let houses = match houses {
+        Some(houses) => first_texts(&houses.result().await?)?,
+        None => Vec::new(),
     };
     let known = Known {
         // An empty household number is no household (people registered elsewhere).
@@ -344,24 +356,75 @@ async fn sections_of(ctx: &SessionContext, keys: &[String]) -> Result<Vec<Record
         houses: literals(houses.iter().map(String::as_str)),
         death: if deaths.is_empty() { "NULL".into() } else { format!("CASE pp.person_key {} END", deaths.join(" ")) },
     };
-    let parts: Vec<String> = sections(&list, &known)
+    let by_known = union_of(ctx.clone(), sections(&list, &known).into_iter().enumerate().filter(|(_, s)| s.needs_known).collect()).await?;
+    let mut rows = by_key.result().await?;
+    rows.extend(by_known);
+    let mut out = vec![person_items(&persons)?];
+    out.extend(in_section_order(&rows)?);
+    Ok(out)
+}
+
+/// A lookup on a task of its own, stopped when the profile is dropped first (its statement
+/// cancelled or timed out).
+struct Lookup<T>(tokio::task::JoinHandle<Result<T>>);
+
+impl<T: Send + 'static> Lookup<T> {
+    fn spawn(work: impl std::future::Future<Output = Result<T>> + Send + 'static) -> Self {
+        Lookup(tokio::spawn(work))
+    }
+
+    async fn result(mut self) -> Result<T> {
+        (&mut self.0).await.map_err(|e| DataFusionError::External(Box::new(e)))?
+    }
+}
+
+impl<T> Drop for Lookup<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The rows of a query (owned, so it can be spawned).
+async fn rows_of(ctx: SessionContext, sql: String) -> Result<Vec<RecordBatch>> {
+    ctx.sql(&sql).await?.collect().await
+}
+
+/// The first column's values as text, nulls left out.
+fn first_texts(batches: &[RecordBatch]) -> Result<Vec<String>> {
+    use arrow::array::AsArray;
+    let mut values = Vec::new();
+    for batch in batches {
+        let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        values.extend(column.as_string::<i32>().iter().flatten().map(str::to_string));
+    }
+    Ok(values)
+}
+
+/// The sections the session's tables allow, as one plan: their rows with each section's place
+/// (`ord`) in front of the profile's columns.
+async fn union_of(ctx: SessionContext, sections: Vec<(usize, Section)>) -> Result<Vec<RecordBatch>> {
+    let parts: Vec<String> = sections
         .into_iter()
-        .enumerate()
         .filter(|(_, section)| section.tables.iter().all(|t| ctx.table_exist(*t).unwrap_or(false)))
         .map(|(i, section)| format!("SELECT {i} AS ord, * FROM ({})", section.sql))
         .collect();
-    if !parts.is_empty() {
-        let sql = format!(
-            "SELECT section, item, value, source, record_key, file, \"row\", date_from, date_to FROM ({}) ORDER BY ord, source, record_key, \"row\", item, value",
-            parts.join(" UNION ALL ")
-        );
-        let target = schema();
-        for batch in ctx.sql(&sql).await?.collect().await? {
-            // Same columns, in the profile's own (nullable) fields.
-            out.push(RecordBatch::try_new(target.clone(), batch.columns().to_vec())?);
-        }
+    if parts.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let sql = format!("SELECT ord, section, item, value, source, record_key, file, \"row\", date_from, date_to FROM ({})", parts.join(" UNION ALL "));
+    rows_of(ctx, sql).await
+}
+
+/// Section rows in the profile's order (section, then source, record, row, item, value) and
+/// its own (nullable) fields, without `ord`.
+fn in_section_order(rows: &[RecordBatch]) -> Result<Option<RecordBatch>> {
+    use arrow::compute::{SortColumn, SortOptions, concat_batches, lexsort_to_indices, take_record_batch};
+    let Some(first) = rows.first() else { return Ok(None) };
+    let all = concat_batches(&first.schema(), rows)?;
+    let by = |name: &str| SortColumn { values: all.column_by_name(name).expect("a section column").clone(), options: Some(SortOptions { descending: false, nulls_first: false }) };
+    let order = lexsort_to_indices(&["ord", "source", "record_key", "row", "item", "value"].map(by), None)?;
+    let sorted = take_record_batch(&all, &order)?;
+    Ok(Some(RecordBatch::try_new(schema(), sorted.columns()[1..].to_vec())?))
 }
 
 /// `person` rows as profile rows: each column an item, and the number decoded (region with its
