@@ -4,19 +4,19 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use datafusion::catalog::Session;
 use datafusion::common::config::ConfigNonZeroUsize;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::catalog::Session;
-use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaExtensionPlanner;
 
 use crate::publish::key_order::InKeyOrderPlanner;
-use datafusion::prelude::{SessionConfig, SessionContext};
 
 /// A session whose SQL `VARCHAR` is Arrow `Utf8` (the type every pophub table uses) and which
 /// knows pophub's functions, evaluated as of the given day; `SHOW TABLES` and `DESCRIBE` work.
