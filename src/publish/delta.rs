@@ -2,8 +2,9 @@
 //! so earlier nights stay readable by version (time travel) and readers never see half a write.
 //! The rows stream from a DataFusion plan into the writer; nothing is collected first.
 //! Tables are laid out for point lookups (the person profile): sorted on the key they are looked
-//! up by, in small row groups with page-level statistics, and with bloom filters on the key and
-//! the ID number, so a lookup reads the pages that can hold its key and skips the rest.
+//! up by, in small row groups with page-level statistics (so a lookup by key reads the pages
+//! that can hold it and skips the rest), and with bloom filters on the ID number and household
+//! number, which are looked up too but not sorted on.
 
 use std::sync::Arc;
 
@@ -41,9 +42,10 @@ pub async fn write(ctx: &SessionContext, warehouse: &Warehouse, name: &str, rows
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page);
-    // The other columns the profile looks rows up by.
+    // The other columns the profile looks rows up by; the key needs no filter, its statistics
+    // already bound each row group and page.
     let looked_up = ["citizen_id", "household_no"].into_iter().filter(|c| rows.schema().has_column_with_unqualified_name(c));
-    for column in key.into_iter().chain(looked_up) {
+    for column in looked_up {
         properties = properties.set_column_bloom_filter_enabled(column.into(), true);
     }
     // The writer plans what it is given as is: optimised first (subqueries become joins).
