@@ -200,9 +200,9 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     // Publish's sorts, aggregations and (on large nights) joins spill beyond the engine's pool.
     record.failed_stage = Some("publish".into());
     let memory_limit = pipeline.engine.memory_limit_mb << 20;
-    let threads = crate::engine::tables_at_once(memory_limit, pipeline.engine.threads());
-    let ctx = crate::engine::publish_session(as_of, memory_limit, linkage.rule.len(), threads);
-    (record.tables, record.publish_stages) = publish::publish(&ctx, pipeline, &tables, (&staged_mentions, linkage), staging, warehouse, previous.as_ref(), (as_of, &record.run_id), threads, progress).await?;
+    let tables_at_once = crate::engine::tables_at_once(memory_limit, pipeline.engine.threads());
+    let ctx = crate::engine::publish_session(as_of, memory_limit, linkage.rule.len(), tables_at_once);
+    (record.tables, record.publish_stages) = publish::publish(&ctx, pipeline, &tables, (&staged_mentions, linkage), staging, warehouse, previous.as_ref(), (as_of, &record.run_id), tables_at_once, progress).await?;
     let model_run = match &previous {
         Some(night) if !summary.model_trained => night.model_run.clone(),
         _ => {

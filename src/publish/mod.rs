@@ -198,7 +198,7 @@ const TABLES: &[Table] = &[
 /// `previous` (the current one, on which tonight's key events and history build; none on a
 /// first night). The mentions (staged by `link::mentions::build`) and their linkage are first
 /// written together to `mention.parquet` in `staging`, so no table is held in memory whole.
-/// Up to `threads` tables are written at a time. Returns the versions written (nothing is visible
+/// Up to `tables_at_once` tables are written at a time. Returns the versions written (nothing is visible
 /// until the night is committed) and each table's time; `progress` counts the tables.
 #[allow(clippy::too_many_arguments)]
 pub async fn publish(
@@ -210,7 +210,7 @@ pub async fn publish(
     warehouse: &Warehouse,
     previous: Option<&Night>,
     tonight: (chrono::NaiveDate, &str),
-    threads: usize,
+    tables_at_once: usize,
     progress: &crate::progress::Progress,
 ) -> Result<(Vec<TableVersion>, Vec<StageTiming>), PublishError> {
     let engine = |table: &str| {
@@ -231,13 +231,13 @@ pub async fn publish(
         ctx.register_table(name.as_str(), view.into_view()).map_err(engine(&name))?;
     }
     register_batch(ctx, "quarantine_rows", quarantine_batch(pipeline, tables)).map_err(engine("quarantine"))?;
-    // Up to `threads` tables at a time, each once the tables it reads are written.
+    // Up to `tables_at_once` tables at a time, each once the tables it reads are written.
     let mut pending: Vec<&'static Table> = TABLES.iter().collect();
     let stage = progress.stage("publish", pending.len() as u64, crate::progress::Unit::Items("tables"));
     let mut written: Vec<(TableVersion, StageTiming)> = Vec::new();
     let mut running = tokio::task::JoinSet::new();
     loop {
-        while running.len() < threads.max(1) {
+        while running.len() < tables_at_once.max(1) {
             let Some(next) = pending.iter().position(|t| t.after.iter().all(|a| written.iter().any(|(w, _)| w.name == *a))) else { break };
             let table = pending.remove(next);
             let (ctx, warehouse) = (ctx.clone(), warehouse.clone());
