@@ -36,8 +36,9 @@ const HASH_JOIN_BYTES_PER_MENTION: usize = 512;
 const SORTS_PER_POOL: usize = 128;
 
 /// The pool each table written at the same time needs: in 256 MB, four tables at once (two
-/// partitions each) left a sort without room for one batch, beside the merges of the others.
-const POOL_BYTES_PER_TABLE: usize = 128 << 20;
+/// partitions each) left a sort without room for one batch, beside the merges of the others, and
+/// so did two once the house register's aggregations ran beside `identity_conflict`'s sorts.
+const POOL_BYTES_PER_TABLE: usize = 256 << 20;
 
 /// How many tables publish writes at a time: one per thread, as many as the pool holds (at least one).
 pub fn tables_at_once(memory_limit: usize, threads: usize) -> usize {
@@ -138,7 +139,8 @@ mod tests {
 
     #[test]
     fn a_small_pool_writes_fewer_tables_at_once() {
-        assert_eq!(tables_at_once(256 << 20, 4), 2);
+        assert_eq!(tables_at_once(256 << 20, 4), 1);
+        assert_eq!(tables_at_once(512 << 20, 4), 2);
         assert_eq!(tables_at_once(8192 << 20, 4), 4);
         assert_eq!(tables_at_once(100 << 20, 2), 1);
     }

@@ -9,6 +9,7 @@
 //! `generate` makes synthetic cities and `evaluate` scores a run against their truth.
 
 pub mod access;
+pub mod address;
 pub mod config;
 pub mod engine;
 pub mod evaluate;

@@ -148,7 +148,7 @@ impl Catalogs {
     fn check_roles(&self, night: &Night) -> Result<(), AccessError> {
         for role in self.roles.iter() {
             if let super::roles::Tables::Only(names) = &role.tables {
-                for name in names.iter().filter(|n| night.table(n).is_none()) {
+                if let Some(name) = names.iter().find(|n| night.table(n).is_none()) {
                     let tables: Vec<&str> = night.tables.iter().map(|t| t.name.as_str()).collect();
                     return Err(AccessError::Config(format!(
                         "key `access.role.{}.tables`: `{name}` is not a published table; the tables are {}",

@@ -23,6 +23,7 @@ const PERSONAL_COLUMNS: &[(&str, &str, MaskKind)] = &[
     ("*", "registered_address", MaskKind::Address),
     ("*", "address", MaskKind::Address),
     ("*", "address_key", MaskKind::Address),
+    ("*", "building_key", MaskKind::Address),
     ("*", "current_address", MaskKind::Address),
     ("*", "origin_address", MaskKind::Address),
     ("*", "birth_date", MaskKind::BirthDate),

@@ -124,7 +124,7 @@ options! {
         /// Memory pool of publish's queries, in MB: their sorts and aggregations spill to disk
         /// beyond it, and so do joins on nights too large for hash joins in half of it (they
         /// are made as sort-merge joins then). At least 256; each table written at a time
-        /// needs 128 of it, so a smaller pool writes fewer tables at once than `threads`. The
+        /// needs 256 of it, so a smaller pool writes fewer tables at once than `threads`. The
         /// linker's own structures are outside it (about 370 bytes a mention, see bench/scale.sh).
         pub memory_limit_mb: usize = 8192,
     }

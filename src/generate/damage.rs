@@ -1,7 +1,7 @@
 //! The damage departments do to what they copy, at rates set by the caller: ID typos and
 //! transpositions, legacy 15-digit numbers, full-width digits, lowercase x, Excel floats, stray
-//! spaces; homophones, traditional characters, spaces and dropped characters in names; and the
-//! many ways of writing a date.
+//! spaces; homophones, traditional characters, spaces and dropped characters in names; the
+//! many ways of writing a date; and each department's way of writing an address.
 
 use chrono::{Datelike, NaiveDate};
 
@@ -121,6 +121,35 @@ pub enum DateStyle {
     Chinese,
     Dotted,
     ExcelSerial,
+}
+
+/// How a department writes the addresses it copies from the household register's
+/// `宜昌市西陵区夷陵路12号3-201` (city, district, road, door number, building-room).
+#[derive(Debug, Clone, Copy)]
+pub enum AddressStyle {
+    /// The property register's 坐落: province first, `3栋201室`.
+    Property,
+    /// Rental filings: no city, `3幢201` or `3号楼201室`.
+    Rental,
+    /// Floating-population registrations: as registered, `201室`, or full-width digits.
+    Floating,
+}
+
+/// The register's address as a department writes it; an address not in the register's form is
+/// returned as it is.
+pub fn address_text(rng: &mut Rng, registered: &str, style: AddressStyle) -> String {
+    let Some((street, tail)) = registered.split_once('号') else { return registered.to_string() };
+    let Some((building, room)) = tail.split_once('-') else { return registered.to_string() };
+    let without_city = street.split_once('市').map_or(street, |(_, rest)| rest);
+    match (style, rng.range(0, 9)) {
+        (AddressStyle::Property, 0..=6) => format!("湖北省{street}号{building}栋{room}室"),
+        (AddressStyle::Property, _) => registered.to_string(),
+        (AddressStyle::Rental, 0..=4) => format!("{without_city}号{building}幢{room}"),
+        (AddressStyle::Rental, _) => format!("{street}号{building}号楼{room}室"),
+        (AddressStyle::Floating, 0..=3) => format!("{registered}室"),
+        (AddressStyle::Floating, 4..=5) => full_width(registered),
+        (AddressStyle::Floating, _) => registered.to_string(),
+    }
 }
 
 #[cfg(test)]

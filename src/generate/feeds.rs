@@ -10,7 +10,7 @@ use encoding_rs::GB18030;
 
 use super::GenerateError;
 use super::city::{City, Person, add_months};
-use super::damage::{self, DateStyle};
+use super::damage::{self, AddressStyle, DateStyle};
 use crate::rng::Rng;
 use super::xlsx::{self, Cell};
 use crate::identity::division;
@@ -139,6 +139,13 @@ impl<'a> Writer<'a> {
     /// rows of a person whose records did not change are the same on the next night.
     fn row(&mut self, source: u64, id: usize) {
         self.rng = self.base.fork((source << 40) ^ id as u64);
+    }
+
+    /// A register address as the department writing row `id` of `source` writes it. Its draws
+    /// come from a stream of their own, so the row's other damage is what it would be without.
+    fn address_as(&self, source: u64, id: usize, registered: &str, style: AddressStyle) -> String {
+        const ADDRESS_STREAM: u64 = 0xAD << 56;
+        damage::address_text(&mut self.base.fork(ADDRESS_STREAM ^ (source << 40) ^ id as u64), registered, style)
     }
 
     /// The person's ID number as another department copied it (as registered, once corrected).
@@ -333,7 +340,7 @@ impl<'a> Writer<'a> {
                 let registered = NaiveDate::from_ymd_opt(1998, 1, 1).expect("valid") + Duration::days(self.rng.range(0, 27 * 365));
                 let line = serde_json::json!({
                     "bdcdyh": unit,
-                    "zl": address,
+                    "zl": self.address_as(4, h * 2 + n, &address, AddressStyle::Property),
                     "jzmj": (self.rng.range(4500, 16000) as f64) / 100.0,
                     "ghyt": "住宅",
                     "djsj": registered.to_string(),
@@ -432,7 +439,8 @@ impl<'a> Writer<'a> {
                 let registered = self.day(registered, &[(DateStyle::Iso, 0.7), (DateStyle::Slash, 0.3)]);
                 let reason = if (city.as_of - person.birth).num_days() < 18 * 365 { "投亲" } else { *self.rng.pick(&reasons) };
                 let sex = if person.male { "男" } else { "女" };
-                write_all(&path, &mut w, csv_line(&[&key, &name, sex, &birth, &id, &origin, &hh.address, &registered, reason]).as_bytes())?;
+                let current = self.address_as(7, p, &hh.address, AddressStyle::Floating);
+                write_all(&path, &mut w, csv_line(&[&key, &name, sex, &birth, &id, &origin, &current, &registered, reason]).as_bytes())?;
                 self.truth(FLOATING, &key, "migrant", p)?;
             }
         }
@@ -464,7 +472,7 @@ impl<'a> Writer<'a> {
             let started = city.as_of - Duration::days(self.rng.range(30, 3 * 365));
             rows.push(vec![
                 Cell::Text(key.clone()),
-                Cell::Text(hh.address.clone()),
+                Cell::Text(self.address_as(8, h, &hh.address, AddressStyle::Rental)),
                 Cell::Text(self.copied_name(landlord, &COPIED)),
                 landlord_id,
                 Cell::Text(self.copied_name(tenant, &COPIED)),

@@ -1,7 +1,6 @@
 //! Identity: what a person mention's fields really say. ID numbers, names, dates and address
-//! codes, each normalised the same way wherever they appear, and lifted onto Arrow arrays.
+//! codes (addresses themselves are `crate::address`), each normalised the same way wherever they appear, and lifted onto Arrow arrays.
 
-pub mod address;
 pub mod citizen_id;
 pub mod dates;
 pub mod division;

@@ -2,7 +2,7 @@
 //! expressions, the pipeline's own plans and analysts' SQL (and, later, Ballista executors) all
 //! see the same set. Functions capture the run's `as_of` date instead of reading a global.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{ArrayRef, AsArray, StringArray};
 use arrow::datatypes::DataType;
@@ -10,11 +10,12 @@ use chrono::NaiveDate;
 use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
-use super::{address, citizen_id, division, names, normalize_ids, parse_dates};
+use super::{citizen_id, division, names, normalize_ids, parse_dates};
+use crate::address::{self, Districts};
 
 /// Registers `citizen_id_normalize`, `citizen_id_status`, `citizen_id_region`, `name_key`,
-/// `name_pinyin`, `address_key` and `parse_date`, and the server's mask functions
-/// (`access::masks`).
+/// `name_pinyin`, `address_key` (room level), `address_building_key`, `dwelling_key` (a house key
+/// from a room-level key) and `parse_date`, and the server's mask functions (`access::masks`).
 pub fn register(ctx: &SessionContext, as_of: NaiveDate) {
     let text_udf = |name: &str, return_type: DataType, f: Arc<dyn Fn(&StringArray) -> ArrayRef + Send + Sync>| {
         create_udf(
@@ -48,10 +49,23 @@ pub fn register(ctx: &SessionContext, as_of: NaiveDate) {
         DataType::Utf8,
         Arc::new(|a| Arc::new(a.iter().map(|v| v.map(|v| names::pinyin_key(&names::matching_key(v)))).collect::<StringArray>())),
     ));
+    // The division table is read when a statement first reads an address, not for every session.
+    let districts: Arc<OnceLock<Districts>> = Arc::default();
+    let room = districts.clone();
     ctx.register_udf(text_udf(
         "address_key",
         DataType::Utf8,
-        Arc::new(|a| Arc::new(a.iter().map(|v| v.map(address::address_key)).collect::<StringArray>())),
+        Arc::new(move |a| Arc::new(address::room_keys(room.get_or_init(Districts::new), a))),
+    ));
+    ctx.register_udf(text_udf(
+        "address_building_key",
+        DataType::Utf8,
+        Arc::new(move |a| Arc::new(address::building_keys(districts.get_or_init(Districts::new), a))),
+    ));
+    ctx.register_udf(text_udf(
+        "dwelling_key",
+        DataType::Utf8,
+        Arc::new(|a| Arc::new(a.iter().map(|v| v.map(address::dwelling_key)).collect::<StringArray>())),
     ));
     ctx.register_udf(text_udf("parse_date", DataType::Date32, Arc::new(move |a| Arc::new(parse_dates(a, as_of)))));
     for mask in crate::access::masks::udfs() {

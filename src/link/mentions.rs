@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
 
 use crate::config::{MentionSpec, Pipeline, Source};
-use crate::identity::address::address_key;
+use crate::address::{Districts, room_keys};
 use crate::identity::{name_keys, normalize_ids};
 use super::parallel;
 use crate::ingest::{IngestError, SourceTable, staging_writer};
@@ -129,6 +129,7 @@ pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate, stag
     let schema = schema();
     let linker_schema = linker_schema();
     let linker_columns: Vec<usize> = linker_schema.fields().iter().map(|f| schema.index_of(f.name()).expect("a mentions column")).collect();
+    let districts = Districts::new();
     let mut parts: Vec<Vec<ArrayRef>> = Vec::new();
     let mut staged = Vec::new();
     for table in tables {
@@ -145,7 +146,7 @@ pub fn build(pipeline: &Pipeline, tables: &[SourceTable], as_of: NaiveDate, stag
         while batches.peek().is_some() {
             let group: Vec<RecordBatch> = batches.by_ref().take(threads).collect::<Result<_, _>>()?;
             let normalised = parallel::map_each(&group, threads, |b| {
-                source.mentions.iter().map(|m| role_columns(source, m, b, as_of)).collect::<Vec<_>>()
+                source.mentions.iter().map(|m| role_columns(source, m, b, as_of, &districts)).collect::<Vec<_>>()
             });
             progress.inc(group.iter().map(|b| b.num_rows() as u64).sum());
             for roles in normalised {
@@ -207,7 +208,7 @@ fn staged_error(source_name: &str, path: &Path, e: parquet::errors::ParquetError
 
 /// The mentions of one role in a batch of a source's staged mention columns, as columns of the
 /// mentions schema.
-fn role_columns(source: &Source, m: &MentionSpec, b: &RecordBatch, as_of: NaiveDate) -> Vec<ArrayRef> {
+fn role_columns(source: &Source, m: &MentionSpec, b: &RecordBatch, as_of: NaiveDate, districts: &Districts) -> Vec<ArrayRef> {
     let n = b.num_rows();
     let text = |field: &str| -> StringArray {
         b.column_by_name(&format!("{}.{field}", m.role))
@@ -248,7 +249,7 @@ fn role_columns(source: &Source, m: &MentionSpec, b: &RecordBatch, as_of: NaiveD
         Arc::new(births),
         Arc::new(births_raw),
         Arc::new(text("ethnicity")),
-        Arc::new(text("address").iter().map(|a| a.map(address_key)).collect::<StringArray>()),
+        Arc::new(room_keys(districts, &text("address"))),
         Arc::new(text("household_no")),
         flag(source.authority),
         flag(m.creates_persons),

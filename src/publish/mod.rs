@@ -150,24 +150,49 @@ const TABLES: &[Table] = &[
         Table {
         name: "house",
         after: &[],
-        sql: "SELECT unit_no AS house_key, MIN(address) AS address, address_key(MIN(address)) AS address_key, \
-                MIN(area) AS floor_area, MIN(usage) AS usage, MIN(registered_on) AS registered_on, \
-                MIN(source) AS source, COUNT(*) AS owner_rows \
-         FROM facts_ownership GROUP BY unit_no",
+        // One row per dwelling: each property unit, and each other address (registered, rented,
+        // lived at) whose room-level key no unit has, keyed by a digest of that key.
+        sql: "WITH unit AS ( \
+             SELECT unit_no, MIN(address) AS address, MIN(area) AS floor_area, MIN(usage) AS usage, \
+                    MIN(registered_on) AS registered_on, COUNT(*) AS owner_rows \
+             FROM facts_ownership GROUP BY unit_no), \
+         seen AS ( \
+             SELECT address, source FROM facts_ownership \
+             UNION ALL SELECT address, source FROM facts_residence \
+             UNION ALL SELECT address, source FROM facts_tenancy \
+             UNION ALL SELECT current_address, source FROM facts_stay), \
+         dwelling AS ( \
+             SELECT address_key, MIN(address) AS address, array_to_string(array_sort(array_distinct(array_agg(source))), ',') AS sources \
+             FROM (SELECT address_key(address) AS address_key, address, source FROM seen) WHERE address_key IS NOT NULL GROUP BY address_key) \
+         SELECT COALESCE(u.unit_no, dwelling_key(d.address_key)) AS house_key, \
+                COALESCE(u.address, d.address) AS address, d.address_key, address_building_key(COALESCE(u.address, d.address)) AS building_key, \
+                NULLIF(split_part(d.address_key, '|', 1), '') AS district, u.floor_area, u.usage, u.registered_on, d.sources, \
+                COALESCE(u.owner_rows, 0) AS owner_rows \
+         FROM dwelling d LEFT JOIN (SELECT *, address_key(address) AS address_key FROM unit) u ON u.address_key = d.address_key",
     },
         Table {
         name: "person_house",
         after: &["house"],
-        sql: "SELECT person_key, unit_no AS house_key, 'owner' AS relation, share, source, record_key \
+        sql: "WITH at AS (SELECT address_key, MIN(house_key) AS house_key FROM house GROUP BY address_key) \
+         SELECT person_key, unit_no AS house_key, 'owner' AS relation, share, registered_on AS since, 'unit_number' AS evidence, source, record_key \
          FROM facts_ownership WHERE person_key IS NOT NULL \
          UNION ALL \
-         SELECT r.person_key, h.house_key, 'registered_resident' AS relation, CAST(NULL AS VARCHAR) AS share, r.source, r.record_key \
-         FROM facts_residence r JOIN house h ON address_key(r.address) = h.address_key \
+         SELECT r.person_key, at.house_key, 'registered_resident' AS relation, CAST(NULL AS VARCHAR) AS share, CAST(NULL AS DATE) AS since, \
+                'address_key' AS evidence, r.source, r.record_key \
+         FROM facts_residence r JOIN at ON address_key(r.address) = at.address_key \
          WHERE r.status = 'normal' AND r.person_key IS NOT NULL \
          UNION ALL \
-         SELECT t.tenant_key, h.house_key, 'tenant' AS relation, CAST(NULL AS VARCHAR) AS share, t.source, t.record_key \
-         FROM facts_tenancy t JOIN house h ON address_key(t.address) = h.address_key \
-         WHERE t.tenant_key IS NOT NULL",
+         SELECT t.tenant_key, at.house_key, 'tenant' AS relation, CAST(NULL AS VARCHAR) AS share, t.started_on AS since, 'address_key' AS evidence, t.source, t.record_key \
+         FROM facts_tenancy t JOIN at ON address_key(t.address) = at.address_key \
+         WHERE t.tenant_key IS NOT NULL \
+         UNION ALL \
+         SELECT t.landlord_key, at.house_key, 'landlord' AS relation, CAST(NULL AS VARCHAR) AS share, t.started_on AS since, 'address_key' AS evidence, t.source, t.record_key \
+         FROM facts_tenancy t JOIN at ON address_key(t.address) = at.address_key \
+         WHERE t.landlord_key IS NOT NULL \
+         UNION ALL \
+         SELECT s.person_key, at.house_key, 'lives_here' AS relation, CAST(NULL AS VARCHAR) AS share, s.registered_on AS since, 'address_key' AS evidence, s.source, s.record_key \
+         FROM facts_stay s JOIN at ON address_key(s.current_address) = at.address_key \
+         WHERE s.person_key IS NOT NULL",
     },
         Table {
         name: "pension_payment",
@@ -189,7 +214,8 @@ const TABLES: &[Table] = &[
         name: "tenancy",
         after: &["house"],
         sql: "SELECT t.tenant_key, t.landlord_key, t.address, h.house_key, t.rent, t.started_on, t.source, t.record_key, t.file, t.row \
-         FROM facts_tenancy t LEFT JOIN house h ON address_key(t.address) = h.address_key",
+         FROM facts_tenancy t LEFT JOIN (SELECT address_key, MIN(house_key) AS house_key FROM house GROUP BY address_key) h \
+           ON address_key(t.address) = h.address_key",
     },
     Table { name: "quarantine", after: &[], sql: "SELECT * FROM quarantine_rows" },
 ];

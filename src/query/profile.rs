@@ -224,7 +224,7 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
                 "ph.relation",
                 "ph.house_key || ' ' || COALESCE(h.address, '') || COALESCE(' ' || ph.share, '')",
                 ["ph.source", "ph.record_key", "NULL", "NULL"],
-                ["h.registered_on", "NULL"],
+                ["COALESCE(ph.since, h.registered_on)", "NULL"],
                 &format!(
                     "FROM person_house ph LEFT JOIN (SELECT house_key, address, registered_on FROM house WHERE house_key IN ({houses})) h \
                      ON h.house_key = ph.house_key WHERE ph.person_key IN ({keys})"
