@@ -2,8 +2,9 @@
 -- (election law, see shared domain notes).
 -- Citizens aged 18 or over on election day ($latest_birth_date = election day minus 18 years),
 -- registered in the district's household register and still registered there (not moved out),
--- with no death evidence in any feed, and not on the external list of people deprived of
--- political rights (table `excluded`). Nobody is excluded automatically for anything else.
+-- with no death evidence in any feed, and not among the persons the external list of people
+-- deprived of political rights names (table `excluded`: the person keys its entries matched,
+-- see `pophub match`). Nobody is excluded automatically for anything else.
 SELECT p.person_key,
        p.citizen_id,
        p.name,
@@ -13,10 +14,10 @@ SELECT p.person_key,
        p.household_no,
        p.registered_address
 FROM person p
-LEFT JOIN excluded x ON x.citizen_id = p.citizen_id
+LEFT JOIN excluded x ON x.person_key = p.person_key
 WHERE ($district IS NULL OR p.district_code = $district)
   AND p.register_status = 'normal'
   AND p.death_date IS NULL
   AND p.birth_date <= $latest_birth_date
-  AND x.citizen_id IS NULL
+  AND x.person_key IS NULL
 ORDER BY p.district_code, p.household_no, p.birth_date, p.person_key

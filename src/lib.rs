@@ -13,6 +13,7 @@ pub mod address;
 pub mod config;
 pub mod engine;
 pub mod evaluate;
+pub mod external;
 pub mod generate;
 pub mod identity;
 pub mod ingest;
@@ -44,6 +45,9 @@ pub enum Error {
     /// Writing a synthetic city's files failed.
     #[error(transparent)]
     Generate(#[from] generate::GenerateError),
+    /// An external list could not be read or matched.
+    #[error(transparent)]
+    ExternalList(#[from] external::ListError),
     /// Scoring a run against a synthetic city's truth failed.
     #[error(transparent)]
     Evaluate(#[from] evaluate::EvaluateError),

@@ -12,7 +12,6 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use pophub::config::Pipeline;
 use pophub::progress::Progress;
-use pophub::publish::manifest::RunManifest;
 use pophub::query::{self, OutputFormat};
 use pophub::warehouse::{NightLog, Warehouse, WriterLock};
 
@@ -227,6 +226,20 @@ enum Command {
         #[command(flatten)]
         at: NightArgs,
     },
+    /// Match an external list (a court's list of people deprived of political rights, a
+    /// wanted-persons list: ID numbers perhaps mistyped, names, birth dates) with the night's
+    /// persons under its linkage model: each entry's person, or its best candidate and why not.
+    Match {
+        /// The list: CSV or an .xlsx workbook whose first row names the columns.
+        #[arg(long)]
+        list: PathBuf,
+        #[command(flatten)]
+        list_format: pophub::external::ListFormat,
+        #[command(flatten)]
+        at: NightArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// The review queue: candidate links in the grey zone, and reviewers' decisions.
     Review {
         #[command(subcommand)]
@@ -382,9 +395,12 @@ enum Report {
         /// Election day, YYYY-MM-DD.
         #[arg(long)]
         date: NaiveDate,
-        /// External list of people deprived of political rights (one ID number per line).
+        /// External list of people deprived of political rights (as `pophub match --list`
+        /// reads it); the persons its entries match are left off the roll.
         #[arg(long)]
         exclude: Option<PathBuf>,
+        #[command(flatten)]
+        list_format: pophub::external::ListFormat,
         #[command(flatten)]
         at: NightArgs,
         #[command(flatten)]
@@ -449,6 +465,30 @@ fn stdout(text: &str) -> anyhow::Result<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
+    }
+}
+
+/// Logs how a list's entries fared, and each entry a person should look at (by line: the
+/// entries themselves are personal data).
+fn report_list_matches(list: &std::path::Path, matches: &[pophub::external::EntryMatch]) {
+    use pophub::external::Outcome;
+    let count = |o: Outcome| matches.iter().filter(|m| m.outcome == o).count();
+    tracing::info!(
+        "{}: {} entries; {} matched a person of the night, {} for review, {} match nobody the night knows",
+        list.display(),
+        matches.len(),
+        count(Outcome::Matched),
+        count(Outcome::Review),
+        count(Outcome::Unmatched)
+    );
+    for m in matches.iter().filter(|m| m.outcome == Outcome::Review) {
+        tracing::warn!(
+            "{}: line {}: its best candidate (match weight {:.1}) is not certain enough to take; see `pophub match --list {}`",
+            list.display(),
+            m.entry.line,
+            m.match_weight.unwrap_or_default(),
+            list.display()
+        );
     }
 }
 
@@ -569,16 +609,32 @@ async fn execute(command: Command, feedback: &Feedback) -> anyhow::Result<u8> {
                 let rows = query::reports::deceased_pensions(&ctx).await?;
                 query::write_output(&rows, output.format, output.out.as_deref())?;
             }
-            Report::VoterRoll { district, date, exclude, at, output } => {
-                let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
+            Report::VoterRoll { district, date, exclude, list_format, at, output } => {
+                let wh = Warehouse::new(&at.warehouse);
+                let (ctx, night) = query::open(&wh, at.night).await?;
+                let excluded = match exclude {
+                    Some(list) => {
+                        let matches = pophub::external::match_file(&ctx, &wh, &night, &list, &list_format).await?;
+                        report_list_matches(&list, &matches);
+                        pophub::external::matched_persons(&matches)
+                    }
+                    None => Vec::new(),
+                };
                 let mut rolls = Vec::new();
                 for d in &district {
-                    rolls.push((d.as_str(), query::reports::voter_roll(&ctx, Some(d), date, exclude.as_deref()).await?));
+                    rolls.push((d.as_str(), query::reports::voter_roll(&ctx, Some(d), date, &excluded).await?));
                 }
                 let sheets: Vec<(&str, &query::Rows)> = rolls.iter().map(|(d, rows)| (*d, rows)).collect();
                 query::write_sheets(&sheets, output.format, output.out.as_deref())?;
             }
         },
+        Command::Match { list, list_format, at, output } => {
+            let wh = Warehouse::new(&at.warehouse);
+            let (ctx, night) = query::open(&wh, at.night).await?;
+            let matches = pophub::external::match_file(&ctx, &wh, &night, &list, &list_format).await?;
+            report_list_matches(&list, &matches);
+            query::write_output(&pophub::external::EntryMatch::rows(&matches), output.format, output.out.as_deref())?;
+        }
         Command::Review { action: Review::List { at, output } } => {
             let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
             let rows = query::review::queue(&ctx).await?;
@@ -595,12 +651,8 @@ async fn execute(command: Command, feedback: &Feedback) -> anyhow::Result<u8> {
         Command::Explain { mention, other, at } => {
             let wh = Warehouse::new(&at.warehouse);
             let (ctx, night) = query::open(&wh, at.night).await?;
-            let run = RunManifest::read(&wh, &night.run_id)?;
-            let linkage = run.linkage.context("the night's run manifest has no linkage summary")?;
-            let thresholds = (linkage.match_weight, linkage.margin_weight);
-            let model = pophub::link::model::Model::load(&wh.model(&night.model_run))?
-                .with_context(|| format!("night {}'s linkage model {} is missing", night.night, wh.model(&night.model_run).display()))?;
-            stdout(&query::explain::explain(&ctx, &model, &mention, other.as_ref(), thresholds).await?)?;
+            let linkage = query::NightLinkage::of(&wh, &night)?;
+            stdout(&query::explain::explain(&ctx, &linkage, &mention, other.as_ref()).await?)?;
         }
         Command::Serve { warehouse, listen, tls_cert, tls_key, require_tls, pipeline } => {
             let access = access_options(pipeline.as_deref())?;

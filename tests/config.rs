@@ -21,6 +21,9 @@ fn bad_pipelines_exit_78_naming_the_key() {
         (original.replace("amount = \"AAE019\"\n", ""), "kind `payment` needs `amount`"),
         (format!("{original}\n[engine]\nmemory_limit_mb = 10\n"), "engine.memory_limit_mb"),
         (format!("{original}\n[engine]\nthread = 2\n"), "unknown field `thread`"),
+        (format!("{original}\n[golden]\nname = [\"number\"]\n"), "golden.name"),
+        (format!("{original}\n[golden]\nsex = []\n"), "golden.sex"),
+        (format!("{original}\n[golden]\nethnicity = [\"newest\"]\n"), "unknown variant `newest`"),
     ];
     for (text, key) in cases {
         let file = dir.path().join("pipeline.toml");

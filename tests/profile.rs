@@ -29,7 +29,7 @@ fn profile_by_number_or_key_shows_every_section_the_role_may_see() {
         assert!(sections.contains(wanted), "no {wanted} section in {sections:?}");
     }
     // Each section's rows together, the sections in the profile's order.
-    let order = ["person", "id_decoded", "id_number", "name", "household", "family", "house", "tenancy", "pension", "death", "stay", "identity_conflict", "key_event", "source_record"];
+    let order = ["person", "id_decoded", "id_number", "name", "household", "relation", "house", "tenancy", "pension", "death", "stay", "identity_conflict", "key_event", "source_record"];
     let mut runs: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     runs.dedup();
     let places: Vec<usize> = runs.iter().map(|s| order.iter().position(|o| o == s).expect("a known section")).collect();
@@ -37,6 +37,17 @@ fn profile_by_number_or_key_shows_every_section_the_role_may_see() {
     let item = |section: &str, item: &str| rows.iter().find(|r| r[0] == section && r[1] == item).map(|r| r[2].clone());
     assert_eq!(item("person", "citizen_id").as_deref(), Some(id.as_str()));
     assert_eq!(item("id_decoded", "birth_date").as_deref(), Some(&id[6..14]));
+    // The household: its number, head, members and house, from the `household` table.
+    let household = item("person", "household_no").unwrap();
+    let summary = item("household", "household").unwrap();
+    assert!(summary.starts_with(&format!("{household}: head P")) && summary.contains(" members, house "), "{summary}");
+    // Relations: the rows of the person's key in `relation`, each with its source and record.
+    let mut relations: Vec<String> = rows.iter().filter(|r| r[0] == "relation").map(|r| format!("{},{},{},{}", r[1], r[2], r[3], r[4])).collect();
+    relations.sort();
+    let query = format!("SELECT relation, other_person_key, source, record_key FROM relation WHERE person_key = '{key}' ORDER BY 1, 2, 3, 4");
+    let mut expected: Vec<String> = csv_rows(&ok(&["sql", &query, "--warehouse", w, "--format", "csv"])).iter().map(|r| r.join(",")).collect();
+    expected.sort();
+    assert!(!expected.is_empty() && relations == expected, "{relations:?} against {expected:?}");
     // Every source record names its file and row.
     let records: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == "source_record").collect();
     assert!(!records.is_empty() && records.iter().all(|r| !r[5].is_empty() && r[6].parse::<u64>().is_ok()), "{records:?}");

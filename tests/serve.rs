@@ -164,6 +164,11 @@ fn roles_see_masked_or_whole_data_on_every_path_and_writes_are_refused() {
         assert!(f[1].ends_with('*') || f[1].chars().count() == 1, "{row}");
         assert!(f[2].ends_with("***"), "{row}");
     }
+    // Households' addresses too; relations hold only keys, seen whole.
+    let addresses = ana("SELECT address FROM household WHERE address IS NOT NULL ORDER BY household_no LIMIT 20");
+    assert_eq!(addresses.len(), 20);
+    assert!(addresses.iter().all(|a| a.ends_with("***")), "{addresses:?}");
+    assert!(ana("SELECT DISTINCT relation FROM relation").contains(&"spouse_of".to_string()));
     let admin = server.rows("root", "admin pass 12", "SELECT citizen_id FROM person WHERE citizen_id IS NOT NULL ORDER BY person_key LIMIT 20");
     assert!(admin.iter().all(|id| is_whole_id(id)), "{admin:?}");
     // The same persons: masked values are the whole values masked.
@@ -299,7 +304,7 @@ fn limits_and_declared_roles_hold() {
         &access,
         format!(
             "[access]\nstatement_timeout_ms = 1500\nanalyst_max_rows = 10\nmax_connections = 3\n\n\
-             [[access.role]]\nname = \"district_clerk\"\ntables = [\"person\", \"person_house\"]\nmasked = [\"citizen_id\"]\nrow_filter = \"district_code = '{district}'\"\n"
+             [[access.role]]\nname = \"district_clerk\"\ntables = [\"person\", \"person_house\", \"household\"]\nmasked = [\"citizen_id\"]\nrow_filter = \"district_code = '{district}'\"\n"
         ),
     )
     .unwrap();
@@ -329,6 +334,9 @@ fn limits_and_declared_roles_hold() {
     assert!(is_masked_id(id) && !name.contains('*'), "{row}");
     let outside = sql_value(w, None, &format!("SELECT COUNT(*) FROM person_house ph JOIN person p ON p.person_key = ph.person_key WHERE p.district_code = '{district}'"));
     assert_eq!(clerk("SELECT COUNT(*) FROM person_house"), [outside]);
+    // Households by their head's district.
+    let households = sql_value(w, None, &format!("SELECT COUNT(*) FROM household h JOIN person p ON p.person_key = h.head_key WHERE p.district_code = '{district}'"));
+    assert_eq!(clerk("SELECT COUNT(*) FROM household"), [households]);
     let out = server.psql("clerk", "clerk pass 12", "SELECT COUNT(*) FROM pension_payment");
     assert!(String::from_utf8_lossy(&out.stderr).contains("42P01"));
 

@@ -23,7 +23,8 @@ use super::{AccessError, Role, Roles};
 use crate::warehouse::{Night, NightLog, Warehouse};
 
 /// Columns that name a person, by which a role's row filter reaches tables other than `person`.
-const PERSON_COLUMNS: &[&str] = &["person_key", "child_key", "mother_key", "father_key", "tenant_key", "landlord_key", "old_key", "new_key", "other_person_key"];
+const PERSON_COLUMNS: &[&str] =
+    &["person_key", "child_key", "mother_key", "father_key", "tenant_key", "landlord_key", "old_key", "new_key", "other_person_key", "head_key"];
 
 /// The sessions of every role over one night.
 pub struct NightCatalog {

@@ -29,6 +29,8 @@ const PERSONAL_COLUMNS: &[(&str, &str, MaskKind)] = &[
     ("*", "birth_date", MaskKind::BirthDate),
     ("*", "birth_date_raw", MaskKind::BirthDate),
     ("quarantine", "value", MaskKind::Raw),
+    // A name, a birth date, a sex or an ethnicity, by row: masked whole but for its punctuation.
+    ("person_attribute", "value", MaskKind::Raw),
 ];
 
 /// The kind of personal data a column of a table holds, if any.

@@ -80,6 +80,9 @@ pub struct Pipeline {
     /// `[engine]`: the cores and memory a night may use.
     #[serde(default)]
     pub engine: EngineOptions,
+    /// `[golden]`: how each attribute of a person is chosen among its mentions' values.
+    #[serde(default)]
+    pub golden: GoldenOptions,
     /// Every `[[source]]`, in the order the file declares them.
     #[serde(rename = "source")]
     #[schemars(length(min = 1))]
@@ -140,6 +143,58 @@ impl EngineOptions {
     }
 }
 
+/// A rule that ranks the values a person's mentions give for one attribute (`[golden]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GoldenRule {
+    /// A record of the authority register: the one that founded the person, then its duplicates.
+    Authority,
+    /// The record whose current version was first published on the latest night.
+    MostRecent,
+    /// The value most of the person's mentions give.
+    MostFrequent,
+    /// What the person's valid ID number says (for `sex` and `birth_date` only).
+    Number,
+}
+
+impl GoldenRule {
+    /// The rule's name as the pipeline file and `person_attribute` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GoldenRule::Authority => "authority",
+            GoldenRule::MostRecent => "most_recent",
+            GoldenRule::MostFrequent => "most_frequent",
+            GoldenRule::Number => "number",
+        }
+    }
+}
+
+options! {
+    /// `[golden]`: how the person table chooses each attribute among the values the person's
+    /// mentions give (`person_attribute` says which record and rule chose it). A list of
+    /// rules, applied in order: the first that tells two candidate values apart decides; ties
+    /// left after every rule go to a record before the ID number, the founding record first,
+    /// then by source, record key and role.
+    pub struct GoldenOptions {
+        /// Rules for the name.
+        #[schemars(example = &["authority", "most_frequent"])]
+        pub name: Vec<GoldenRule> = vec![GoldenRule::Authority, GoldenRule::MostRecent, GoldenRule::MostFrequent],
+        /// Rules for the sex.
+        pub sex: Vec<GoldenRule> = vec![GoldenRule::Authority, GoldenRule::MostRecent, GoldenRule::MostFrequent, GoldenRule::Number],
+        /// Rules for the birth date.
+        pub birth_date: Vec<GoldenRule> = vec![GoldenRule::Authority, GoldenRule::MostRecent, GoldenRule::MostFrequent, GoldenRule::Number],
+        /// Rules for the ethnicity.
+        pub ethnicity: Vec<GoldenRule> = vec![GoldenRule::Authority, GoldenRule::MostRecent, GoldenRule::MostFrequent],
+    }
+}
+
+impl GoldenOptions {
+    /// Each attribute with its rules, in the order `person_attribute` lists them.
+    pub fn attributes(&self) -> [(&'static str, &[GoldenRule]); 4] {
+        [("name", &self.name), ("sex", &self.sex), ("birth_date", &self.birth_date), ("ethnicity", &self.ethnicity)]
+    }
+}
+
 options! {
     /// `[linkage]`: how the linker decides, in match weights: the log2 odds, under the linkage
     /// model, that a mention and a candidate are one person (see `link::model`).
@@ -171,13 +226,14 @@ pub enum Format {
     Parquet,
 }
 
-/// The character encoding of a delimited text source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default, schemars::JsonSchema)]
+/// The character encoding of a delimited text source (or of an external list, `--encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default, schemars::JsonSchema, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     /// UTF-8, the default (`utf-8` or `utf8`).
     #[default]
     #[serde(rename = "utf-8", alias = "utf8")]
+    #[value(name = "utf-8", alias = "utf8")]
     Utf8,
     /// GBK, the older simplified-Chinese encoding.
     Gbk,

@@ -35,6 +35,18 @@ pub(super) fn check(p: &Pipeline) -> Result<(), ConfigError> {
     if linkage.random_pairs < 10_000 {
         problems.push(p.invalid("linkage.random_pairs", "u needs at least 10000 random pairs to be measured"));
     }
+    for (attribute, rules) in p.golden.attributes() {
+        let key = format!("golden.{attribute}");
+        if rules.is_empty() {
+            problems.push(p.invalid(&key, "give at least one rule: authority, most_recent, most_frequent"));
+        }
+        if rules.iter().enumerate().any(|(i, r)| rules[..i].contains(r)) {
+            problems.push(p.invalid(&key, "a rule is listed twice; each rule ranks once"));
+        }
+        if rules.contains(&super::GoldenRule::Number) && !matches!(attribute, "sex" | "birth_date") {
+            problems.push(p.invalid(&key, "`number` says only sex and birth date: the ID number holds nothing else"));
+        }
+    }
     problems.extend(check_access(&p.file, &p.access));
     let mut names = HashSet::new();
     for s in &p.sources {

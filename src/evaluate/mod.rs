@@ -9,6 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::{CsvReadOptions, SessionContext};
 use serde::Serialize;
 
+use crate::external;
 use crate::generate::VoterRollParams;
 use crate::query::{self, QueryError, reports};
 
@@ -26,6 +27,9 @@ pub enum EvaluateError {
     /// Querying the night, or building a report on it, failed.
     #[error(transparent)]
     Query(#[from] QueryError),
+    /// The exclusion list cannot be read or matched.
+    #[error(transparent)]
+    List(#[from] external::ListError),
 }
 
 impl From<datafusion::error::DataFusionError> for EvaluateError {
@@ -86,6 +90,23 @@ pub struct Evaluation {
     pub deceased_pensions_amount_exact: u64,
     /// Voter-roll report against the truth's roll.
     pub voter_roll: ReportScore,
+    /// The exclusion list's matches against the truth of its entries, where the truth has it.
+    pub external_list: Option<ListScore>,
+}
+
+/// How an external list's entries were matched, against the truth of each entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListScore {
+    /// Entries in the list.
+    pub entries: u64,
+    /// Entries naming a person of the city (the others are people from elsewhere).
+    pub of_the_city: u64,
+    /// Entries matched to their own person.
+    pub matched_right: u64,
+    /// Entries matched to someone else, or matched though they name nobody of the city.
+    pub matched_wrong: u64,
+    /// Entries left for review.
+    pub for_review: u64,
 }
 
 /// Registers a truth file with every column as text (ID numbers must not become integers).
@@ -110,7 +131,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 /// Scores night `night` of the warehouse (or its current night) against `truth`, the `truth/` folder
 /// `pophub generate` wrote; its sibling `external/` gives the voter roll's exclusion list.
 pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32>, truth: &Path) -> Result<Evaluation, EvaluateError> {
-    let (ctx, _) = query::open(warehouse, night).await?;
+    let (ctx, night) = query::open(warehouse, night).await?;
     register_text_csv(&ctx, "truth_mentions", &truth.join("mentions.csv"), &["source", "record_key", "role", "person_id"]).await?;
     register_text_csv(
         &ctx,
@@ -167,8 +188,16 @@ pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
         .map_err(|message| EvaluateError::Truth { path: params_path.clone(), message })?;
-    let exclude = truth.parent().map(|p| p.join("external/deprived_political_rights.csv")).filter(|p| p.is_file());
-    let roll = reports::voter_roll(&ctx, Some(&params.district), params.election_date, exclude.as_deref()).await?;
+    let list = truth.parent().map(|p| p.join("external/deprived_political_rights.csv")).filter(|p| p.is_file());
+    let matches = match &list {
+        Some(list) => external::match_file(&ctx, warehouse, &night, list, &external::ListFormat::default()).await?,
+        None => Vec::new(),
+    };
+    let external_list = match truth.join("external_list.csv") {
+        list_truth if list_truth.is_file() => Some(score_list(&ctx, &list_truth, &matches).await?),
+        _ => None,
+    };
+    let roll = reports::voter_roll(&ctx, Some(&params.district), params.election_date, &external::matched_persons(&matches)).await?;
     ctx.register_table("report_voters", Arc::new(datafusion::datasource::MemTable::try_new(roll.schema, vec![roll.batches])?))?;
     let voter_score = score_report(&ctx, "report_voters", "(SELECT person_id FROM truth_voters)").await?;
 
@@ -189,6 +218,28 @@ pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32
         deceased_pensions_all_true_cases: deceased_all,
         deceased_pensions_amount_exact: amount_exact,
         voter_roll: voter_score,
+        external_list,
+    })
+}
+
+/// Scores the exclusion list's matches against the truth of its entries (`external_list.csv`:
+/// each entry's line and true person, none for people outside the city).
+async fn score_list(ctx: &SessionContext, truth: &Path, matches: &[external::EntryMatch]) -> Result<ListScore, EvaluateError> {
+    register_text_csv(ctx, "truth_list", truth, &["line", "person_id"]).await?;
+    let rows = external::EntryMatch::rows(matches);
+    ctx.register_table("list_matches", Arc::new(datafusion::datasource::MemTable::try_new(rows.schema, vec![rows.batches])?))?;
+    let of = |condition: &str| {
+        format!(
+            "SELECT COUNT(*) FROM (SELECT line, NULLIF(person_id, '') AS person_id FROM truth_list) t LEFT JOIN list_matches m ON CAST(m.line AS VARCHAR) = t.line \
+             LEFT JOIN key_truth k ON k.pk = m.person_key WHERE {condition}"
+        )
+    };
+    Ok(ListScore {
+        entries: count(ctx, &of("true")).await?,
+        of_the_city: count(ctx, &of("t.person_id IS NOT NULL")).await?,
+        matched_right: count(ctx, &of("m.person_key IS NOT NULL AND k.person_id = t.person_id")).await?,
+        matched_wrong: count(ctx, &of("m.person_key IS NOT NULL AND (t.person_id IS NULL OR k.person_id IS DISTINCT FROM t.person_id)")).await?,
+        for_review: count(ctx, &of("m.outcome = 'review'")).await?,
     })
 }
 
@@ -234,5 +285,11 @@ pub fn render(e: &Evaluation) -> String {
         e.deceased_pensions_all_true_cases, e.deceased_pensions_amount_exact
     ));
     out.push_str(&report("voter roll", &e.voter_roll));
+    if let Some(l) = &e.external_list {
+        out.push_str(&format!(
+            "exclusion list: {} entries, {} of the city; {} matched right, {} matched wrong, {} for review\n",
+            l.entries, l.of_the_city, l.matched_right, l.matched_wrong, l.for_review
+        ));
+    }
     out
 }

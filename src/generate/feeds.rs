@@ -148,6 +148,14 @@ impl<'a> Writer<'a> {
         damage::address_text(&mut self.base.fork(ADDRESS_STREAM ^ (source << 40) ^ id as u64), registered, style)
     }
 
+    /// Whether a person registered elsewhere never filed with the floating population here, so
+    /// that no register of this city holds them: they are seen only where they work, rent or
+    /// own (one in ten). A stream of its own, so every other row is what it would be without.
+    fn never_filed(&self, p: usize) -> bool {
+        const UNFILED_STREAM: u64 = 0x0F << 56;
+        self.base.fork(UNFILED_STREAM ^ p as u64).chance(0.1)
+    }
+
     /// The person's ID number as another department copied it (as registered, once corrected).
     fn copied_id(&mut self, p: usize, rates: &Rates) -> String {
         let person = &self.city.persons[p];
@@ -427,6 +435,9 @@ impl<'a> Writer<'a> {
         let reasons = ["务工", "经商", "就学", "投亲"];
         for hh in city.households.iter().filter(|hh| hh.floating) {
             for &p in &hh.members {
+                if self.never_filed(p) {
+                    continue;
+                }
                 let person = &city.persons[p];
                 let key = format!("L{:09}", p + 1);
                 self.row(7, p);

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::{Datelike, Duration, NaiveDate};
 
 use city::{City, Person, add_months};
+use crate::rng::Rng;
 use feeds::csv_line;
 
 /// What can stop `pophub generate`.
@@ -87,6 +88,9 @@ pub fn generate(persons: usize, seed: u64, as_of: NaiveDate, night: u32, out: &P
     let cremation_unusable = w.finish()?;
     let voter_roll = VoterRollParams { district: city.districts[0].code.clone(), election_date: city.as_of + Duration::days(30) };
     write_truth(&city, out, &cremation_unusable, &voter_roll)?;
+    let (list, list_truth) = exclusion_list(&city, &mut Rng::new(seed).fork(0xC0_0127));
+    write_file(&out.join("external/deprived_political_rights.csv"), list.as_bytes())?;
+    write_file(&out.join("truth/external_list.csv"), list_truth.as_bytes())?;
     let summary = Summary { persons: city.persons.len(), households: city.households.len(), seed, as_of: city.as_of, night, voter_roll };
     write_file(&out.join("truth/city.json"), serde_json::to_string_pretty(&summary).expect("serialises").as_bytes())?;
     Ok(summary)
@@ -100,12 +104,54 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), GenerateError> {
     f.write_all(bytes).map_err(|source| GenerateError::Io { path: path.to_path_buf(), source })
 }
 
-/// Persons, pensions paid after death, the voter roll and the exclusion list, as they truly are.
+/// The court's list of people deprived of political rights as a court writes it (ID number, name,
+/// birth date), with the damage such lists carry, one kind per entry in turn: none, a mistyped
+/// digit, no number, a legacy 15-digit number beside traditional characters, full-width digits
+/// with stray spaces. After the city's people come people from elsewhere, each a namesake of one
+/// of the city's adults, born on another day or on the same day with another number: nothing
+/// here should match them. Its truth gives each entry's line and person (none for outsiders).
+fn exclusion_list(city: &City, rng: &mut Rng) -> (String, String) {
+    use damage::{DateStyle, date_text, full_width, id_substitution, legacy_15, stray_spaces, traditional};
+    let mut list = csv_line(&["citizen_id", "name", "birth_date"]);
+    let mut truth = csv_line(&["line", "person_id"]);
+    let iso = |d: NaiveDate| d.to_string();
+    let mut line = 1;
+    let deprived: Vec<usize> = (0..city.persons.len()).filter(|&i| city.persons[i].deprived).collect();
+    for (k, &i) in deprived.iter().enumerate() {
+        let p = &city.persons[i];
+        let name = p.name();
+        let (id, name, birth) = match k % 5 {
+            0 => (p.id.clone(), name, iso(p.birth)),
+            1 => (id_substitution(rng, &p.id), name, String::new()),
+            2 => (String::new(), name, date_text(rng, p.birth, &[(DateStyle::Chinese, 1.0)])),
+            3 => (legacy_15(&p.id).unwrap_or_else(|| p.id.clone()), traditional(&name).unwrap_or(name), String::new()),
+            _ => (stray_spaces(rng, &full_width(&p.id)), name, date_text(rng, p.birth, &[(DateStyle::Compact, 1.0)])),
+        };
+        line += 1;
+        list.push_str(&csv_line(&[&id, &name, &birth]));
+        truth.push_str(&csv_line(&[&line.to_string(), &Person::key(i)]));
+    }
+    let adults: Vec<&Person> = city.persons.iter().filter(|p| p.birth <= crate::identity::dates::years_before(city.as_of, 18)).collect();
+    for k in 0..(deprived.len() / 2).max(1) {
+        if adults.is_empty() {
+            break;
+        }
+        let namesake = *rng.pick(&adults);
+        let birth = if k % 2 == 0 { namesake.birth - Duration::days(rng.range(1, 400)) } else { namesake.birth };
+        let sequence = 2 * rng.range(0, 498) as u32 + if namesake.male { 1 } else { 2 };
+        let id = crate::identity::citizen_id::compose("110105", birth, sequence);
+        line += 1;
+        list.push_str(&csv_line(&[&id, &namesake.name(), &iso(birth)]));
+        truth.push_str(&csv_line(&[&line.to_string(), ""]));
+    }
+    (list, truth)
+}
+
+/// Persons, pensions paid after death and the voter roll, as they truly are.
 fn write_truth(city: &City, out: &Path, cremation_unusable: &[bool], roll: &VoterRollParams) -> Result<(), GenerateError> {
     let mut persons = csv_line(&["person_id", "citizen_id", "name", "sex", "birth_date", "household_no", "death_date", "moved_out", "registered"]);
     let mut deceased = csv_line(&["person_id", "citizen_id", "death_date", "months_paid_after_death", "amount_overpaid", "death_in_feed"]);
     let mut voters = csv_line(&["person_id", "citizen_id"]);
-    let mut excluded = csv_line(&["citizen_id"]);
     let adult_born_by = crate::identity::dates::years_before(roll.election_date, 18);
     for (i, p) in city.persons.iter().enumerate() {
         let hh = &city.households[p.household];
@@ -145,13 +191,9 @@ fn write_truth(city: &City, out: &Path, cremation_unusable: &[bool], roll: &Vote
         if in_district && p.registered && p.alive_on(roll.election_date) && p.moved_out.is_none() && p.birth <= adult_born_by && !p.deprived {
             voters.push_str(&csv_line(&[&Person::key(i), &p.id]));
         }
-        if p.deprived {
-            excluded.push_str(&csv_line(&[&p.id]));
-        }
     }
     write_file(&out.join("truth/persons.csv"), persons.as_bytes())?;
     write_file(&out.join("truth/deceased_pensions.csv"), deceased.as_bytes())?;
     write_file(&out.join("truth/voter_roll.csv"), voters.as_bytes())?;
-    write_file(&out.join("truth/voter_roll.json"), serde_json::to_string_pretty(roll).expect("serialises").as_bytes())?;
-    write_file(&out.join("external/deprived_political_rights.csv"), excluded.as_bytes())
+    write_file(&out.join("truth/voter_roll.json"), serde_json::to_string_pretty(roll).expect("serialises").as_bytes())
 }

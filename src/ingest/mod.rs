@@ -287,6 +287,24 @@ pub fn read_export(source: &Source, path: &Path, chunk_bytes: usize) -> Result<(
     Ok((read, quarantined))
 }
 
+/// Reads a small table whole, as an operator hands it over (an external list): the first sheet
+/// of an `.xlsx` workbook, or comma-separated text in `encoding`; the first row names the
+/// columns. One chunk of every row; rows of the wrong field count are in its quarantine.
+pub fn read_small_table(path: &Path, encoding: crate::config::Encoding) -> Result<raw::RawChunk, IngestError> {
+    let mut sink = raw::RawSink::new(path.display().to_string(), true, usize::MAX);
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx")) {
+        spreadsheet::read(path, None, true, &mut sink)?;
+    } else {
+        let bytes = std::fs::read(path).map_err(|source| IngestError::Io { file: path.to_path_buf(), source })?;
+        let mut text = text::decode(path, &bytes, encoding)?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        delimited::read_block(&text, 1, ',', true, &mut true, &mut sink);
+    }
+    Ok(sink.take_chunk())
+}
+
 /// A source taken from the reuse store, or being parsed.
 enum Parse {
     Kept(Box<SourceTable>),

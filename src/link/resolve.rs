@@ -40,8 +40,12 @@ pub enum Rule {
     /// Found among the household of a person linked on the same record (a newborn through its
     /// mother, a father without an ID number).
     Household,
-    /// Matched nobody; its role starts new persons (a newborn).
+    /// Matched nobody and founds a person: its role starts persons (a newborn), or it is the
+    /// most complete of several mentions of one number that nobody in the register holds.
     NewPerson,
+    /// One of several mentions of a number nobody in the register holds, joined to the person the
+    /// most complete of them founded (someone in no register, seen by several departments).
+    SameNumber,
     /// Matched nobody with enough evidence.
     Unmatched,
     /// Linked by a reviewer's decision.
@@ -84,8 +88,18 @@ impl BlockingRule {
     }
 }
 
-const RULES: [Rule; 9] =
-    [Rule::Register, Rule::RegisterDuplicate, Rule::IdExact, Rule::IdRepaired, Rule::NameBirth, Rule::Household, Rule::NewPerson, Rule::Unmatched, Rule::Review];
+const RULES: [Rule; 10] = [
+    Rule::Register,
+    Rule::RegisterDuplicate,
+    Rule::IdExact,
+    Rule::IdRepaired,
+    Rule::NameBirth,
+    Rule::Household,
+    Rule::NewPerson,
+    Rule::SameNumber,
+    Rule::Unmatched,
+    Rule::Review,
+];
 
 impl Rule {
     /// The rule a published `link_rule` names.
@@ -103,6 +117,7 @@ impl Rule {
             Rule::NameBirth => "name_birth",
             Rule::Household => "household",
             Rule::NewPerson => "new_person",
+            Rule::SameNumber => "same_number",
             Rule::Unmatched => "unmatched",
             Rule::Review => "review",
         }
@@ -458,9 +473,55 @@ pub fn resolve(m: &MentionColumns, judgement: &Judgement) -> Linkage {
     }
     let second = CandidateLists::of(m, &rest, &index, threads);
     // The second chance is for few mentions: the stage shows them all decided already.
-    pass.link(&rest, &second, &index, &mut out, None);
+    let left = pass.link(&rest, &second, &index, &mut out, None);
+    drop(second);
+    if found_unregistered(m, &left, judgement, &scorer, &mut index, &mut out) > 0 {
+        // What is still unlinked gets a last chance against the persons just founded.
+        let left: Vec<usize> = left.into_iter().filter(|&i| out.person_of[i].is_none()).collect();
+        let last = CandidateLists::of(m, &left, &index, threads);
+        pass.link(&left, &last, &index, &mut out, None);
+    }
     out.keys = index.keys;
     out
+}
+
+/// People in no register: mentions that matched nobody, whatever their role, but carry one valid
+/// number that no person holds, are one person seen by several departments when they agree with
+/// one another. The most complete of them (then the first by source, record and role, so the
+/// choice does not depend on the order of rows) founds the person; each other one joins it if
+/// its match weight against the founder, numbers agreeing, reaches the match weight (a name or
+/// birth date that disagrees keeps it apart). A number seen once founds nobody. Returns the
+/// persons founded.
+fn found_unregistered<'a>(m: &'a MentionColumns, left: &[usize], judgement: &Judgement, scorer: &Scorer, index: &mut Index<'a>, out: &mut Linkage) -> usize {
+    let mut by_number: std::collections::BTreeMap<&str, Vec<usize>> = std::collections::BTreeMap::new();
+    for &i in left {
+        if let Some(id) = side_of(m, i).citizen_id.filter(|id| index.with_id(id).next().is_none() && !judgement.decided(m, i)) {
+            by_number.entry(id).or_default().push(i);
+        }
+    }
+    let completeness = |s: &Side| [s.name_key.is_some(), s.birth_date.is_some(), s.sex.is_some(), s.address_key.is_some(), s.household.is_some()].iter().filter(|&&f| f).count();
+    let mut founded = 0;
+    for mut group in by_number.into_values().filter(|g| g.len() > 1) {
+        group.sort_by_key(|&i| (std::cmp::Reverse(completeness(&side_of(m, i))), m.source.value(i), m.record_key.value(i), m.role.value(i)));
+        let founder = side_of(m, group[0]);
+        let joining: Vec<(usize, Score)> = group[1..]
+            .iter()
+            .map(|&j| (j, scorer.score(&side_of(m, j), &founder, IdEvidence::Same)))
+            .filter(|(_, s)| s.weight >= judgement.options.match_weight)
+            .collect();
+        if joining.is_empty() {
+            continue;
+        }
+        let p = index.add(m, group[0], founder);
+        out.founders.push(group[0] as u32);
+        out.person_of[group[0]] = Some(p);
+        out.rule[group[0]] = Rule::NewPerson;
+        for (j, s) in joining {
+            record_link(out, j, p, s, Rule::SameNumber);
+        }
+        founded += 1;
+    }
+    founded
 }
 
 /// The candidates of some mentions, one list after another (one allocation for all).
@@ -516,7 +577,8 @@ fn random_patterns(m: &MentionColumns, others: &[usize], index: &Index, pairs: u
     counts
 }
 
-fn rule_for(s: &Score) -> Rule {
+/// The rule of a link decided on a score: by the number, its repair, or name and birth date.
+pub(crate) fn rule_for(s: &Score) -> Rule {
     match s.id {
         IdEvidence::Same => Rule::IdExact,
         IdEvidence::Repaired => Rule::IdRepaired,
@@ -679,7 +741,7 @@ impl Pass<'_> {
 
 /// The best candidate if its match weight is enough and it leads clearly; otherwise the best
 /// candidate seen and its weight.
-fn decide(candidates: &[(u32, Score)], options: &LinkageOptions) -> Result<(u32, Score), Option<(u32, f64)>> {
+pub(crate) fn decide(candidates: &[(u32, Score)], options: &LinkageOptions) -> Result<(u32, Score), Option<(u32, f64)>> {
     let mut best: Option<(u32, Score)> = None;
     let mut runner_up: Option<f64> = None;
     for &(p, s) in candidates {
@@ -712,16 +774,20 @@ fn same_registered_person(a: &Side, b: &Side) -> bool {
 }
 
 /// The keys a mention's blocks look persons up by.
-struct Blocks {
+pub(crate) struct Blocks {
     /// The record's own birth date, else the one written in its number.
-    birth_hint: Option<i32>,
-    repairs: Vec<String>,
+    pub birth_hint: Option<i32>,
+    /// The repair candidates of a number whose check character failed.
+    pub repairs: Vec<String>,
 }
 
 impl Blocks {
     fn of(m: &MentionColumns, i: usize, side: &Side) -> Blocks {
-        let status = MentionColumns::text(m.id_status, i).unwrap_or("missing");
-        let id_text = MentionColumns::text(m.citizen_id, i);
+        Blocks::new(MentionColumns::text(m.citizen_id, i), MentionColumns::text(m.id_status, i).unwrap_or("missing"), side)
+    }
+
+    /// The block keys of a record whose normalised number is `id_text`, of ID status `status`.
+    pub(crate) fn new(id_text: Option<&str>, status: &str, side: &Side) -> Blocks {
         let repairs = repairs(id_text, Some(status));
         let birth_hint = side.birth_date.or_else(|| {
             let text = id_text?;

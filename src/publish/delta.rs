@@ -4,7 +4,7 @@
 //! Tables are laid out for point lookups (the person profile): sorted on the key they are looked
 //! up by, in small row groups with page-level statistics (so a lookup by key reads the pages
 //! that can hold it and skips the rest), and with bloom filters on the ID number and household
-//! number, which are looked up too but not sorted on.
+//! number where they are looked up but not sorted on (`household` is sorted on its number).
 
 use std::sync::Arc;
 
@@ -18,7 +18,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use super::PublishError;
 
 /// The columns tables are looked up by, in order of preference: the first a table has is its key.
-const LOOKUP_KEYS: &[&str] = &["person_key", "child_key", "tenant_key", "house_key", "new_key"];
+const LOOKUP_KEYS: &[&str] = &["person_key", "child_key", "tenant_key", "household_no", "house_key", "new_key"];
 
 /// Rows per row group: small enough that a lookup decodes little beside its key.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
@@ -42,9 +42,9 @@ pub async fn write(ctx: &SessionContext, warehouse: &Warehouse, name: &str, rows
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page);
-    // The other columns the profile looks rows up by; the key needs no filter, its statistics
-    // already bound each row group and page.
-    let looked_up = ["citizen_id", "household_no"].into_iter().filter(|c| rows.schema().has_column_with_unqualified_name(c));
+    // The other columns the profile looks rows up by; the key needs no filter (not even when it
+    // is one of them), its statistics already bound each row group and page.
+    let looked_up = ["citizen_id", "household_no"].into_iter().filter(|c| Some(*c) != key && rows.schema().has_column_with_unqualified_name(c));
     for column in looked_up {
         properties = properties.set_column_bloom_filter_enabled(column.into(), true);
     }

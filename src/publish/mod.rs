@@ -4,7 +4,10 @@
 
 mod delta;
 mod facts;
+#[macro_use]
+mod golden;
 pub(crate) mod key_order;
+mod relations;
 pub mod manifest;
 
 use std::path::{Path, PathBuf};
@@ -70,6 +73,14 @@ struct Table {
     sql: &'static str,
 }
 
+/// The dwelling of each room-level address key (several units may share one), as a subquery
+/// of the tables that tie an address to its house.
+macro_rules! house_at {
+    () => {
+        "(SELECT address_key, MIN(house_key) AS house_key FROM house GROUP BY address_key)"
+    };
+}
+
 /// The published tables, in the order the manifest lists them, and their SQL.
 /// Distinct counts are written as two groupings: DataFusion's per-group DISTINCT accumulators
 /// cost hundreds of bytes a group (1.7 GB for 100,000 persons). Lists are aggregated unordered
@@ -96,8 +107,16 @@ const TABLES: &[Table] = &[
         Table {
         name: "person_source",
         after: &[],
-        sql: "SELECT person_key, source, record_key, role, file, CAST(row AS BIGINT) AS row, citizen_id_raw, citizen_id, \
-         id_status, name_raw, name_key, name_pinyin, sex, birth_date, birth_date_raw, address_key, household_no, link_rule, match_weight FROM mention",
+        // A record keeps the night it was first published as long as what it says of the
+        // person's identity is unchanged (the golden record's `most_recent`).
+        sql: "SELECT m.person_key, m.source, m.record_key, m.role, m.file, CAST(m.row AS BIGINT) AS row, m.citizen_id_raw, m.citizen_id, \
+         m.id_status, m.name_raw, m.name_key, m.name_pinyin, m.sex, m.birth_date, m.birth_date_raw, m.ethnicity, m.address_key, m.household_no, \
+         m.link_rule, m.match_weight, \
+         CASE WHEN (p.citizen_id_raw IS NOT DISTINCT FROM m.citizen_id_raw) AND (p.name_raw IS NOT DISTINCT FROM m.name_raw) \
+                   AND (p.sex IS NOT DISTINCT FROM m.sex) AND (p.birth_date_raw IS NOT DISTINCT FROM m.birth_date_raw) \
+              THEN COALESCE(p.seen_since, n.as_of) ELSE n.as_of END AS seen_since \
+         FROM mention m CROSS JOIN night n \
+         LEFT JOIN previous_person_source p ON p.source = m.source AND p.record_key = m.record_key AND p.role = m.role",
     },
         Table {
         name: "death",
@@ -107,16 +126,21 @@ const TABLES: &[Table] = &[
          UNION ALL SELECT person_key, death_date, evidence, source, record_key, file, row FROM facts_death",
     },
         Table {
+        name: "person_attribute",
+        after: &["person_source"],
+        sql: golden::PERSON_ATTRIBUTE_SQL,
+    },
+        Table {
         name: "person",
-        after: &["death"],
-        sql: "WITH founder AS (SELECT * FROM mention WHERE link_rule IN ('register', 'new_person')), \
+        after: &["death", "person_attribute"],
+        sql: concat!("WITH founder AS (SELECT * FROM mention WHERE link_rule IN ('register', 'new_person')), \
          d AS (SELECT person_key, MIN(death_date) AS death_date, array_to_string(array_sort(array_agg(evidence)), ',') AS death_evidence \
                FROM (SELECT person_key, evidence, MIN(death_date) AS death_date FROM death WHERE person_key IS NOT NULL GROUP BY person_key, evidence) \
                GROUP BY person_key), \
          c AS (SELECT person_key, SUM(n) AS mention_count, COUNT(*) AS source_count \
                FROM (SELECT person_key, source, COUNT(*) AS n FROM mention WHERE person_key IS NOT NULL GROUP BY person_key, source) \
                GROUP BY person_key) \
-         SELECT f.person_key, f.citizen_id, f.id_status, trim(f.name_raw) AS name, f.sex, f.birth_date, f.ethnicity, \
+         SELECT f.person_key, f.citizen_id, f.id_status, g.name, g.sex, g.birth_date, g.ethnicity, \
                 substr(f.citizen_id, 1, 6) AS id_region_code, citizen_id_region(f.citizen_id) AS id_region_name, \
                 r.household_no, r.district AS district_code, r.address AS registered_address, r.relation, \
                 r.status AS register_status, r.status_date AS register_status_date, \
@@ -124,7 +148,8 @@ const TABLES: &[Table] = &[
          FROM founder f \
          LEFT JOIN facts_residence r ON r.source = f.source AND r.record_key = f.record_key \
          LEFT JOIN d ON d.person_key = f.person_key \
-         LEFT JOIN c ON c.person_key = f.person_key",
+         LEFT JOIN c ON c.person_key = f.person_key \
+         LEFT JOIN ", golden_values!(), " g ON g.person_key = f.person_key"),
     },
         Table {
         name: "identity_conflict",
@@ -173,7 +198,7 @@ const TABLES: &[Table] = &[
         Table {
         name: "person_house",
         after: &["house"],
-        sql: "WITH at AS (SELECT address_key, MIN(house_key) AS house_key FROM house GROUP BY address_key) \
+        sql: concat!("WITH at AS ", house_at!(), " \
          SELECT person_key, unit_no AS house_key, 'owner' AS relation, share, registered_on AS since, 'unit_number' AS evidence, source, record_key \
          FROM facts_ownership WHERE person_key IS NOT NULL \
          UNION ALL \
@@ -192,7 +217,71 @@ const TABLES: &[Table] = &[
          UNION ALL \
          SELECT s.person_key, at.house_key, 'lives_here' AS relation, CAST(NULL AS VARCHAR) AS share, s.registered_on AS since, 'address_key' AS evidence, s.source, s.record_key \
          FROM facts_stay s JOIN at ON address_key(s.current_address) = at.address_key \
-         WHERE s.person_key IS NOT NULL",
+         WHERE s.person_key IS NOT NULL"),
+    },
+    Table {
+        // One row per household number, from one pass over the register: its persons by
+        // status, the head first (the member the register names 户主, one with status normal
+        // first), counted over the household; its house is the dwelling of the head's address.
+        name: "household",
+        after: &["house"],
+        sql: concat!("WITH at AS ", house_at!(), ", \
+         member AS ( \
+             SELECT r.household_no, r.status, r.person_key, MIN(r.district) AS district, MIN(r.address) AS address, \
+                    MIN(r.source) AS source, MIN(CASE WHEN w.kind = 'head' THEN r.record_key END) AS head_record \
+             FROM facts_residence r LEFT JOIN register_relation w ON w.word = trim(r.relation) AND w.kind = 'head' \
+             GROUP BY r.household_no, r.status, r.person_key), \
+         ranked AS ( \
+             SELECT household_no, status, person_key, address, source, head_record, \
+                    ROW_NUMBER() OVER (PARTITION BY household_no \
+                                       ORDER BY head_record IS NULL, status <> 'normal', source, head_record) AS n, \
+                    MIN(district) OVER (PARTITION BY household_no) AS district_code, \
+                    MIN(address) OVER (PARTITION BY household_no) AS any_address, \
+                    MIN(source) OVER (PARTITION BY household_no) AS any_source, \
+                    COUNT(CASE WHEN status = 'normal' THEN person_key END) OVER (PARTITION BY household_no) AS members, \
+                    COUNT(CASE WHEN status = 'deceased' THEN person_key END) OVER (PARTITION BY household_no) AS deceased_members, \
+                    COUNT(CASE WHEN status = 'moved_out' THEN person_key END) OVER (PARTITION BY household_no) AS moved_out_members \
+             FROM member), \
+         household AS ( \
+             SELECT household_no, district_code, \
+                    CASE WHEN head_record IS NOT NULL THEN person_key END AS head_key, \
+                    CASE WHEN head_record IS NOT NULL THEN status END AS head_status, \
+                    members, deceased_members, moved_out_members, \
+                    CASE WHEN head_record IS NOT NULL THEN address ELSE any_address END AS address, \
+                    CASE WHEN head_record IS NOT NULL THEN source ELSE any_source END AS source, head_record AS record_key \
+             FROM ranked WHERE n = 1) \
+         SELECT h.household_no, h.district_code, h.head_key, h.head_status, h.members, h.deceased_members, h.moved_out_members, \
+                h.address, at.house_key, h.source, h.record_key \
+         FROM household h LEFT JOIN at ON at.address_key = address_key(h.address)"),
+    },
+    Table {
+        // Every relation in both directions (`person_key` is the `relation` of
+        // `other_person_key`), so a person's relations are the rows of their key; one row per
+        // source that states it. Co-owners only of units with at most ten owners: a building's
+        // common parts, owned in shares by hundreds, would give every pair of them.
+        name: "relation",
+        after: &["household"],
+        sql: "WITH to_head AS ( \
+             SELECT r.person_key, w.kind, w.inverse, h.head_key, r.source, r.record_key \
+             FROM facts_residence r JOIN register_relation w ON w.word = trim(r.relation) AND w.kind <> 'head' \
+             JOIN household h ON h.household_no = r.household_no), \
+         owner AS ( \
+             SELECT source, unit_no, person_key, MIN(record_key) AS record_key FROM facts_ownership \
+             WHERE person_key IS NOT NULL GROUP BY source, unit_no, person_key), \
+         shared AS (SELECT source, unit_no FROM owner GROUP BY source, unit_no HAVING COUNT(*) BETWEEN 2 AND 10), \
+         stated AS ( \
+             SELECT person_key, kind AS relation, head_key AS other_person_key, source, record_key FROM to_head \
+             UNION ALL SELECT head_key, inverse, person_key, source, record_key FROM to_head \
+             UNION ALL SELECT mother_key, 'parent_of', child_key, source, record_key FROM facts_birth \
+             UNION ALL SELECT child_key, 'child_of', mother_key, source, record_key FROM facts_birth \
+             UNION ALL SELECT father_key, 'parent_of', child_key, source, record_key FROM facts_birth \
+             UNION ALL SELECT child_key, 'child_of', father_key, source, record_key FROM facts_birth \
+             UNION ALL SELECT a.person_key, 'co_owner_of', b.person_key AS other_person_key, a.source, a.record_key \
+             FROM owner a JOIN shared s ON s.source = a.source AND s.unit_no = a.unit_no \
+             JOIN owner b ON b.source = a.source AND b.unit_no = a.unit_no) \
+         SELECT person_key, relation, other_person_key, source, MIN(record_key) AS record_key, COUNT(*) AS records \
+         FROM stated WHERE person_key IS NOT NULL AND other_person_key IS NOT NULL AND person_key <> other_person_key \
+         GROUP BY person_key, relation, other_person_key, source",
     },
         Table {
         name: "pension_payment",
@@ -213,9 +302,9 @@ const TABLES: &[Table] = &[
         Table {
         name: "tenancy",
         after: &["house"],
-        sql: "SELECT t.tenant_key, t.landlord_key, t.address, h.house_key, t.rent, t.started_on, t.source, t.record_key, t.file, t.row \
-         FROM facts_tenancy t LEFT JOIN (SELECT address_key, MIN(house_key) AS house_key FROM house GROUP BY address_key) h \
-           ON address_key(t.address) = h.address_key",
+        sql: concat!("SELECT t.tenant_key, t.landlord_key, t.address, h.house_key, t.rent, t.started_on, t.source, t.record_key, t.file, t.row \
+         FROM facts_tenancy t LEFT JOIN \
+         ", house_at!(), " h ON address_key(t.address) = h.address_key"),
     },
     Table { name: "quarantine", after: &[], sql: "SELECT * FROM quarantine_rows" },
 ];
@@ -257,6 +346,8 @@ pub async fn publish(
         ctx.register_table(name.as_str(), view.into_view()).map_err(engine(&name))?;
     }
     register_batch(ctx, "quarantine_rows", quarantine_batch(pipeline, tables)).map_err(engine("quarantine"))?;
+    register_batch(ctx, "register_relation", relations::vocabulary()).map_err(engine("relation"))?;
+    register_batch(ctx, "golden_rule", golden::rules_table(&pipeline.golden)).map_err(engine("person_attribute"))?;
     // Up to `tables_at_once` tables at a time, each once the tables it reads are written.
     let mut pending: Vec<&'static Table> = TABLES.iter().collect();
     let stage = progress.stage("publish", pending.len() as u64, crate::progress::Unit::Items("tables"));
@@ -325,9 +416,23 @@ async fn register_previous(ctx: &SessionContext, tonight: (chrono::NaiveDate, &s
     ctx.register_table("night", ctx.sql(&sql).await.map_err(engine)?.into_view()).map_err(engine)?;
     let pinned = |name: &str| previous.and_then(|n| n.table(name)).map(|t| (name.to_string(), t.version));
     match pinned("person_source") {
-        Some((name, version)) => register_pinned(ctx, warehouse, &name, version, "previous_person_source").await?,
+        Some((name, version)) => {
+            register_pinned(ctx, warehouse, &name, version, "previous_person_source").await?;
+            // A night published before records kept their first night: they were there by
+            // that night at the latest.
+            let table = ctx.table("previous_person_source").await.map_err(engine)?;
+            if table.schema().field_with_unqualified_name("seen_since").is_err() {
+                let night = previous.map(|n| n.as_of.clone()).unwrap_or_default();
+                let dated = table.with_column("seen_since", datafusion::prelude::cast(datafusion::prelude::lit(night), DataType::Date32)).map_err(engine)?;
+                ctx.deregister_table("previous_person_source").map_err(engine)?;
+                ctx.register_table("previous_person_source", dated.into_view()).map_err(engine)?;
+            }
+        }
         None => {
-            let empty = ctx.sql("SELECT source, record_key, role, person_key FROM mention WHERE false").await.map_err(engine)?;
+            let empty = ctx
+                .sql("SELECT source, record_key, role, person_key, citizen_id_raw, name_raw, sex, birth_date_raw, CAST(NULL AS DATE) AS seen_since FROM mention WHERE false")
+                .await
+                .map_err(engine)?;
             ctx.register_table("previous_person_source", empty.into_view()).map_err(engine)?;
         }
     }

@@ -9,9 +9,8 @@ use datafusion::common::ParamValues;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
-use super::QueryError;
+use super::{NightLinkage, QueryError};
 use crate::identity::dates;
-use crate::link::model::Model;
 use crate::link::score::{Holder, NameFrequencies, Scorer, Side, id_evidence, repairs};
 
 pub use crate::link::review::MentionRef;
@@ -68,9 +67,9 @@ async fn mention(ctx: &SessionContext, m: &MentionRef) -> Result<Mention, QueryE
     Ok(Mention { label: format!("{}:{}:{}", m.source, m.record_key, m.role), fields })
 }
 
-/// The explanation as text; `thresholds` are the match weight and margin the night used.
-pub async fn explain(ctx: &SessionContext, model: &Model, a: &MentionRef, b: Option<&MentionRef>, thresholds: (f64, f64)) -> Result<String, QueryError> {
-    let (match_weight, margin_weight) = thresholds;
+/// The explanation as text, under the night's model and thresholds.
+pub async fn explain(ctx: &SessionContext, linkage: &NightLinkage, a: &MentionRef, b: Option<&MentionRef>) -> Result<String, QueryError> {
+    let (model, match_weight, margin_weight) = (&linkage.model, linkage.options.match_weight, linkage.options.margin_weight);
     let first = mention(ctx, a).await?;
     let mut out = String::new();
     let second = match b {
@@ -88,7 +87,8 @@ pub async fn explain(ctx: &SessionContext, model: &Model, a: &MentionRef, b: Opt
             let Some(fields) = founder else { return Err(QueryError::NotFound(format!("person {person} has no founding record"))) };
             let founder = Mention { label: format!("{}:{}:{}", fields[11].clone().unwrap_or_default(), fields[12].clone().unwrap_or_default(), fields[13].clone().unwrap_or_default()), fields };
             if founder.label == first.label {
-                return Ok(format!("{} founded person {person} (rule {}).\n", first.label, first.get(9).unwrap_or("")));
+                let founded = format!("{} founded person {person} (rule {}).\n", first.label, first.get(9).unwrap_or(""));
+                return Ok(founded + &golden_record(ctx, &person).await?);
             }
             out.push_str(&format!(
                 "{} was linked to person {person} by rule {} with match weight {}; compared with the record that founded the person:\n",
@@ -138,6 +138,34 @@ pub async fn explain(ctx: &SessionContext, model: &Model, a: &MentionRef, b: Opt
         "  match weight {total:.1} (probability {probability:.6}): a link needs {match_weight} and a lead of {margin_weight} over other candidates; the two mentions {} one person key.\n",
         if same_person { "share" } else { "do not share" }
     ));
+    if let Some(person) = first.get(8) {
+        out.push_str(&golden_record(ctx, person).await?);
+    }
+    Ok(out)
+}
+
+/// Where each of a person's attributes came from (`person_attribute`), for nights that have it.
+async fn golden_record(ctx: &SessionContext, person: &str) -> Result<String, QueryError> {
+    if !ctx.table_exist("person_attribute")? {
+        return Ok(String::new());
+    }
+    let sql = "SELECT attribute, value, source, record_key, role, CAST(night AS VARCHAR), rule, CAST(mentions_agreeing AS VARCHAR) \
+               FROM person_attribute WHERE person_key = $p ORDER BY attribute";
+    let mut out = format!("person {person}'s golden record (pipeline [golden] rules):\n");
+    for r in query(ctx, sql, vec![("p", person.to_string())]).await? {
+        let field = |i: usize| r[i].as_deref().unwrap_or("-");
+        out.push_str(&format!(
+            "  {:<11} {:<12} from {}:{}:{} (since {}) by {}; {} mention(s) give it\n",
+            field(0),
+            field(1),
+            field(2),
+            field(3),
+            field(4),
+            field(5),
+            field(6),
+            field(7)
+        ));
+    }
     Ok(out)
 }
 

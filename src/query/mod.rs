@@ -42,6 +42,9 @@ pub enum QueryError {
     /// An input the user gave that cannot be used (an exclusion list line).
     #[error("{0}")]
     BadInput(String),
+    /// The linkage model a night names cannot be read.
+    #[error(transparent)]
+    Model(#[from] crate::link::model::ModelError),
     /// The results cannot be formatted or written, e.g. more rows than an Excel sheet holds.
     #[error("writing results: {0}")]
     Output(String),
@@ -66,6 +69,33 @@ pub async fn open(warehouse: &Warehouse, night: Option<u32>) -> Result<(SessionC
     let ctx = crate::engine::session(night_date(&night), None);
     crate::warehouse::tables::register_night(&ctx, warehouse, &night, "").await?;
     Ok((ctx, night))
+}
+
+/// What a night was linked with: the warehouse's linkage model and the thresholds of its run.
+/// `explain` and external lists weigh and decide under it, as the linker did that night.
+pub struct NightLinkage {
+    /// The model the night's run linked with.
+    pub model: crate::link::model::Model,
+    /// The run's match, margin and review weights.
+    pub options: crate::config::LinkageOptions,
+}
+
+impl NightLinkage {
+    /// The linkage of committed night `night`, from its run manifest and its model file.
+    pub fn of(warehouse: &Warehouse, night: &Night) -> Result<NightLinkage, QueryError> {
+        let run = crate::publish::manifest::RunManifest::read(warehouse, &night.run_id)?;
+        let linkage = run.linkage.ok_or_else(|| QueryError::NotFound(format!("night {}'s run manifest has no linkage summary", night.night)))?;
+        let path = warehouse.model(&night.model_run);
+        let model = crate::link::model::Model::load(&path)?
+            .ok_or_else(|| QueryError::NotFound(format!("night {}'s linkage model {} is missing; a run with --retrain learns a new one", night.night, path.display())))?;
+        let options = crate::config::LinkageOptions {
+            match_weight: linkage.match_weight,
+            margin_weight: linkage.margin_weight,
+            review_weight: linkage.review_weight,
+            ..Default::default()
+        };
+        Ok(NightLinkage { model, options })
+    }
 }
 
 /// The day a night's exports describe.

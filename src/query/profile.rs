@@ -1,9 +1,9 @@
 //! The person profile: type a citizen ID number (or a person key) and see everything the night
 //! knows of the person. Every ID number and name the person appears under, the number decoded,
-//! household and family, houses, insurance and pensions (months paid, after death), death
-//! evidence, stays, identity conflicts, key events, and every source record with its file and
-//! row. One long table (`section`, `item`, `value`, lineage, dates), so it reads the same in psql,
-//! a BI tool and `pophub profile`.
+//! household (head, members, house) and relations (spouse, parents, children, co-owners), houses,
+//! insurance and pensions (months paid, after death), death evidence, stays, identity conflicts,
+//! key events, and every source record with its file and row. One long table (`section`, `item`,
+//! `value`, lineage, dates), so it reads the same in psql, a BI tool and `pophub profile`.
 //!
 //! It is the SQL table function `person_profile('…')`. The number is looked up in the night's
 //! tables as published (a masked view could not find it); the profile itself is read through the
@@ -190,6 +190,18 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
             sql: select("name", "name_key", "name_raw", ["source", "MIN(record_key)", "MIN(file)", "MIN(\"row\")"], NO_DATES, &format!("FROM person_source WHERE person_key IN ({keys}) AND name_raw IS NOT NULL GROUP BY source, name_key, name_raw")),
         },
         Section {
+            tables: &["household"],
+            needs_known: true,
+            sql: select(
+                "household",
+                "'household'",
+                "household_no || ': head ' || COALESCE(head_key, '?') || ', ' || CAST(members AS VARCHAR) || ' members' || COALESCE(', house ' || house_key, '')",
+                ["source", "record_key", "NULL", "NULL"],
+                NO_DATES,
+                &format!("FROM household WHERE household_no IN ({households})"),
+            ),
+        },
+        Section {
             tables: &["person"],
             needs_known: true,
             sql: select(
@@ -202,19 +214,9 @@ fn sections(keys: &str, known: &Known) -> Vec<Section> {
             ),
         },
         Section {
-            tables: &["birth"],
+            tables: &["relation"],
             needs_known: false,
-            sql: select("family", "'mother'", "mother_key", ["source", "record_key", "file", "row"], ["birth_date", "NULL"], &format!("FROM birth WHERE child_key IN ({keys}) AND mother_key IS NOT NULL")),
-        },
-        Section {
-            tables: &["birth"],
-            needs_known: false,
-            sql: select("family", "'father'", "father_key", ["source", "record_key", "file", "row"], ["birth_date", "NULL"], &format!("FROM birth WHERE child_key IN ({keys}) AND father_key IS NOT NULL")),
-        },
-        Section {
-            tables: &["birth"],
-            needs_known: false,
-            sql: select("family", "'child'", "child_key", ["source", "record_key", "file", "row"], ["birth_date", "NULL"], &format!("FROM birth WHERE (mother_key IN ({keys}) OR father_key IN ({keys})) AND child_key IS NOT NULL")),
+            sql: select("relation", "relation", "other_person_key", ["source", "record_key", "NULL", "NULL"], NO_DATES, &format!("FROM relation WHERE person_key IN ({keys})")),
         },
         Section {
             tables: &["person_house", "house"],

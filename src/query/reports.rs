@@ -1,7 +1,6 @@
 //! The standing reports. Each is a readable SQL file under `reports/`; this module supplies its
-//! parameters and the tables it needs beyond the warehouse (the external exclusion list).
+//! parameters and the tables it needs beyond the warehouse (the persons an exclusion list names).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
@@ -13,7 +12,6 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::scalar::ScalarValue;
 
 use super::{QueryError, Rows};
-use crate::identity::citizen_id;
 use crate::identity::dates::{to_date32, years_before};
 
 /// The SQL of the deceased-pensions report (`reports/deceased_pensions.sql`).
@@ -28,27 +26,23 @@ pub async fn deceased_pensions(ctx: &SessionContext) -> Result<Rows, QueryError>
 }
 
 /// The voters of district `district` (its six-digit code; `None` for every district) on
-/// `election_day`: aged 18 or over, registered there, with no death evidence, and not on the
-/// `exclude` list (one ID number a line).
-pub async fn voter_roll(ctx: &SessionContext, district: Option<&str>, election_day: NaiveDate, exclude: Option<&Path>) -> Result<Rows, QueryError> {
-    Rows::collect(voter_roll_frame(ctx, district, election_day, exclude).await?).await
+/// `election_day`: aged 18 or over, registered there, with no death evidence, and not among the
+/// `excluded` persons (their keys: the persons an external list names, see `external`).
+pub async fn voter_roll(ctx: &SessionContext, district: Option<&str>, election_day: NaiveDate, excluded: &[String]) -> Result<Rows, QueryError> {
+    Rows::collect(voter_roll_frame(ctx, district, election_day, excluded).await?).await
 }
 
 /// How many voters each district has on `election_day`: `district_code`, `voters`, by code.
 pub async fn voters_by_district(ctx: &SessionContext, election_day: NaiveDate) -> Result<Rows, QueryError> {
     use datafusion::functions_aggregate::count::count;
     use datafusion::prelude::{col, lit};
-    let frame = voter_roll_frame(ctx, None, election_day, None).await?;
+    let frame = voter_roll_frame(ctx, None, election_day, &[]).await?;
     Rows::collect(frame.aggregate(vec![col("district_code")], vec![count(lit(1)).alias("voters")])?.sort(vec![col("district_code").sort(true, false)])?).await
 }
 
-async fn voter_roll_frame(ctx: &SessionContext, district: Option<&str>, election_day: NaiveDate, exclude: Option<&Path>) -> Result<DataFrame, QueryError> {
-    let excluded = match exclude {
-        Some(path) => read_exclusion_list(path, election_day)?,
-        None => Vec::new(),
-    };
-    let schema = Arc::new(Schema::new(vec![Field::new("citizen_id", DataType::Utf8, false)]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(excluded))]).expect("one column");
+async fn voter_roll_frame(ctx: &SessionContext, district: Option<&str>, election_day: NaiveDate, excluded: &[String]) -> Result<DataFrame, QueryError> {
+    let schema = Arc::new(Schema::new(vec![Field::new("person_key", DataType::Utf8, false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(excluded.to_vec()))]).expect("one column");
     ctx.deregister_table("excluded")?;
     ctx.register_table("excluded", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
     let params = ParamValues::from(vec![
@@ -56,28 +50,4 @@ async fn voter_roll_frame(ctx: &SessionContext, district: Option<&str>, election
         ("latest_birth_date", ScalarValue::Date32(Some(to_date32(years_before(election_day, 18))))),
     ]);
     Ok(ctx.sql(VOTER_ROLL_SQL).await?.with_param_values(params)?)
-}
-
-/// The external list of people deprived of political rights: a file with one ID number per line
-/// (a header line naming the column is allowed). Every line must hold a usable ID number.
-fn read_exclusion_list(path: &Path, as_of: NaiveDate) -> Result<Vec<String>, QueryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| QueryError::Io { path: path.into(), source })?;
-    let mut ids = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let value = line.split(',').next().unwrap_or("").trim();
-        if value.is_empty() || (n == 0 && !value.chars().any(|c| c.is_ascii_digit())) {
-            continue;
-        }
-        let id = citizen_id::normalize(value, as_of);
-        if !id.status.is_usable() {
-            return Err(QueryError::BadInput(format!(
-                "{}: line {}: `{value}` is not a usable ID number ({}); fix the exclusion list, nobody can be excluded by it",
-                path.display(),
-                n + 1,
-                id.status.as_str()
-            )));
-        }
-        ids.push(id.text);
-    }
-    Ok(ids)
 }
