@@ -3,8 +3,8 @@
 //! it (`person_attribute`); `person` takes its name, sex, birth date and ethnicity from there.
 //!
 //! The rules are data, not SQL text: `golden_rule` holds each attribute's rules by position,
-//! and one query ranks every candidate on the key of the rule at each position (higher first),
-//! so any order of rules is the same plan.
+//! and one query ranks every candidate on the key of the rule at each position, so any order
+//! of rules is the same plan.
 
 use std::sync::Arc;
 
@@ -33,39 +33,49 @@ pub fn rules_table(options: &GoldenOptions) -> RecordBatch {
 }
 
 /// A candidate's key under the rule at `position` of its attribute (higher ranks first), with
-/// `$votes` for `most_frequent` and `$number` for `number` (within one value, neither ranks: a
-/// value is credited to a record rather than to the number that says the same). The value the ID number gives is dated as the founding record
-/// that holds the number, and is no authority's and no mention's vote.
+/// `$votes` for `most_frequent` and `$number` for `number`, written as twelve digits that sort
+/// the other way (so the smallest text is the best). Within one value neither votes nor the
+/// number rank: a value is credited to a record rather than to the number that says the same.
+/// The value the ID number gives is dated as the founding record that holds the number, and is
+/// no authority's and no mention's vote.
 macro_rules! rule_key {
-    ($position:literal, $votes:literal, $number:literal, $alias:literal) => {
+    ($position:literal, $votes:literal, $number:literal) => {
         concat!(
-            "CASE rule_", $position,
+            "lpad(CAST(999999999999 - CASE rule_", $position,
             " WHEN 'authority' THEN CASE WHEN from_number THEN 0 WHEN link_rule = 'register' THEN 2 WHEN link_rule = 'register_duplicate' THEN 1 ELSE 0 END",
             " WHEN 'most_recent' THEN CAST(CAST(seen_since AS INT) AS BIGINT)",
             " WHEN 'most_frequent' THEN ", $votes,
             " WHEN 'number' THEN ", $number,
-            " ELSE 0 END AS ", $alias, $position
+            " ELSE 0 END AS VARCHAR), 12, '0')"
         )
     };
 }
 
-/// The keys of the rules at every position, `$alias` 1 to 4.
-macro_rules! rule_keys {
-    ($votes:literal, $number:literal, $alias:literal) => {
+/// A candidate's rank as text, best smallest: the keys of the rules at positions 1 to 4
+/// (characters 1–48), a record before the number (49), the founding record first (50), then
+/// source, record key and role, and after them, separated by U+001F, what is carried along.
+macro_rules! rank_text {
+    ($votes:literal, $number:literal, $carried:literal) => {
         concat!(
-            rule_key!("1", $votes, $number, $alias), ", ", rule_key!("2", $votes, $number, $alias), ", ",
-            rule_key!("3", $votes, $number, $alias), ", ", rule_key!("4", $votes, $number, $alias)
+            "concat(",
+            rule_key!("1", $votes, $number), ", ", rule_key!("2", $votes, $number), ", ",
+            rule_key!("3", $votes, $number), ", ", rule_key!("4", $votes, $number), ", ",
+            "CASE WHEN from_number THEN '1' ELSE '0' END, CASE WHEN link_rule IN ('register', 'new_person') THEN '0' ELSE '1' END, ",
+            "source, chr(31), record_key, chr(31), role, chr(31), ", $carried, ")"
         )
     };
 }
 
-/// Every candidate value of every attribute of every person, ranked in two steps, each a window
-/// over sorted rows (no join, so no operator holds more than a sort's share of the pool):
-/// first each value's best record, its votes counted on the way (rows sorted worst first, so
-/// the last row of a value is its best and has counted them all); then the values, best first,
-/// each beside the keys of the next one, which say the rule that decided. Text is copied out
-/// of the scanned pages first (`arrow_cast` to plain Utf8): a view into a page makes every row
-/// of a sorted batch count the whole page against the pool.
+/// Every candidate value of every attribute of every person, ranked by grouping alone (no
+/// window, no sort of the candidates, no join but with the four-row rule table and with the
+/// few contested attributes): each value's best record is the smallest rank text of its
+/// records, counting its votes on the way; each attribute's value is the smallest rank text of
+/// its values; and where values compete, the runner-up's rank text says which rule decided.
+/// (DataFusion's bounded windows spent 15 s each over 1.6 million candidates of 200,000 people
+/// in a debug build; the grouping takes about 3 s.) Text is copied out of the scanned pages
+/// first (`arrow_cast` to plain Utf8): a view into a page makes every row count the whole page
+/// against the pool. U+001F separates the carried fields, so it is taken out of record keys and
+/// values (a control character no name holds).
 pub const PERSON_ATTRIBUTE_SQL: &str = concat!(
     "WITH raw_value AS ( \
        SELECT person_key, 'name' AS attribute, trim(name_raw) AS value, source, record_key, role, link_rule, seen_since, false AS from_number \
@@ -82,43 +92,48 @@ pub const PERSON_ATTRIBUTE_SQL: &str = concat!(
        UNION ALL SELECT person_key, 'birth_date', CAST(to_date(substr(citizen_id, 7, 8), '%Y%m%d') AS VARCHAR), \
               source, record_key, role, link_rule, seen_since, true \
        FROM person_source WHERE link_rule IN ('register', 'new_person') AND id_status IN ('valid', 'upgraded_15')), \
-     mention_value AS ( \
-       SELECT arrow_cast(person_key, 'Utf8') AS person_key, attribute, arrow_cast(value, 'Utf8') AS value, \
-              arrow_cast(source, 'Utf8') AS source, arrow_cast(record_key, 'Utf8') AS record_key, arrow_cast(role, 'Utf8') AS role, \
-              arrow_cast(link_rule, 'Utf8') AS link_rule, seen_since, from_number \
-       FROM raw_value), \
      candidate AS ( \
-       SELECT v.*, r.rule_1, r.rule_2, r.rule_3, r.rule_4, \
-              CASE WHEN v.link_rule IN ('register', 'new_person') THEN 0 ELSE 1 END AS founder_last \
-       FROM mention_value v JOIN golden_rule r ON r.attribute = v.attribute WHERE NOT v.from_number OR r.uses_number), \
-     record_keyed AS (SELECT candidate.*, ",
-    rule_keys!("0", "0", "rk"),
-    " FROM candidate), \
-     within_value AS ( \
-       SELECT record_keyed.*, SUM(CASE WHEN from_number THEN 0 ELSE 1 END) OVER worst_first AS votes, \
-              LEAD(1, 1, 0) OVER worst_first AS better_follows \
-       FROM record_keyed \
-       WINDOW worst_first AS (PARTITION BY person_key, attribute, value \
-                              ORDER BY rk1, rk2, rk3, rk4, from_number DESC, founder_last DESC, source DESC, record_key DESC, role DESC)), \
-     value_best AS (SELECT * FROM within_value WHERE better_follows = 0), \
-     keyed AS (SELECT value_best.*, ",
-    rule_keys!("votes", "CASE WHEN from_number THEN 1 ELSE 0 END", "k"),
-    " FROM value_best), \
-     ranked AS ( \
-       SELECT keyed.*, ROW_NUMBER() OVER best_first AS place, LEAD(1, 1, 0) OVER best_first AS contested, \
-              LEAD(k1) OVER best_first AS next_k1, LEAD(k2) OVER best_first AS next_k2, \
-              LEAD(k3) OVER best_first AS next_k3, LEAD(k4) OVER best_first AS next_k4, \
-              LEAD(founder_last) OVER best_first AS next_founder_last \
-       FROM keyed \
-       WINDOW best_first AS (PARTITION BY person_key, attribute \
-                             ORDER BY k1 DESC, k2 DESC, k3 DESC, k4 DESC, from_number, founder_last, source, record_key, role)) \
-     SELECT person_key, attribute, value, CASE WHEN from_number THEN 'citizen_id' ELSE source END AS source, record_key, role, \
-            seen_since AS night, \
-            CASE WHEN contested = 0 THEN 'unanimous' WHEN k1 <> next_k1 THEN rule_1 WHEN k2 <> next_k2 THEN rule_2 \
-                 WHEN k3 <> next_k3 THEN rule_3 WHEN k4 <> next_k4 THEN rule_4 \
-                 WHEN founder_last <> next_founder_last THEN 'founding_record' ELSE 'record_order' END AS rule, \
-            votes AS mentions_agreeing \
-     FROM ranked WHERE place = 1"
+       SELECT arrow_cast(v.person_key, 'Utf8') AS person_key, v.attribute, replace(arrow_cast(v.value, 'Utf8'), chr(31), '') AS value, \
+              arrow_cast(v.source, 'Utf8') AS source, replace(arrow_cast(v.record_key, 'Utf8'), chr(31), '') AS record_key, \
+              arrow_cast(v.role, 'Utf8') AS role, arrow_cast(v.link_rule, 'Utf8') AS link_rule, v.seen_since, v.from_number, \
+              r.rule_1, r.rule_2, r.rule_3, r.rule_4 \
+       FROM raw_value v JOIN golden_rule r ON r.attribute = v.attribute WHERE NOT v.from_number OR r.uses_number), \
+     value_best AS ( \
+       SELECT person_key, attribute, value, SUM(CASE WHEN from_number THEN 0 ELSE 1 END) AS votes, \
+              MIN(",
+    rank_text!("0", "0", "link_rule, chr(31), CAST(seen_since AS VARCHAR)"),
+    ") AS best_record \
+       FROM candidate GROUP BY person_key, attribute, value), \
+     value_record AS ( \
+       SELECT v.person_key, v.attribute, v.value, v.votes, substr(v.best_record, 49, 1) = '1' AS from_number, \
+              split_part(substr(v.best_record, 51), chr(31), 1) AS source, split_part(v.best_record, chr(31), 2) AS record_key, \
+              split_part(v.best_record, chr(31), 3) AS role, split_part(v.best_record, chr(31), 4) AS link_rule, \
+              CAST(split_part(v.best_record, chr(31), 5) AS DATE) AS seen_since, r.rule_1, r.rule_2, r.rule_3, r.rule_4 \
+       FROM value_best v JOIN golden_rule r ON r.attribute = v.attribute), \
+     value_rank AS ( \
+       SELECT person_key, attribute, ",
+    rank_text!("votes", "CASE WHEN from_number THEN 1 ELSE 0 END", "CAST(seen_since AS VARCHAR), chr(31), CAST(votes AS VARCHAR), chr(31), value"),
+    " AS rank_text FROM value_record), \
+     best AS ( \
+       SELECT person_key, attribute, MIN(rank_text) AS best, COUNT(*) AS values_given FROM value_rank GROUP BY person_key, attribute), \
+     runner_up AS ( \
+       SELECT v.person_key, v.attribute, MIN(v.rank_text) AS second \
+       FROM value_rank v JOIN (SELECT person_key, attribute, best FROM best WHERE values_given > 1) b \
+         ON b.person_key = v.person_key AND b.attribute = v.attribute \
+       WHERE v.rank_text <> b.best GROUP BY v.person_key, v.attribute) \
+     SELECT b.person_key, b.attribute, split_part(b.best, chr(31), 6) AS value, \
+            CASE WHEN substr(b.best, 49, 1) = '1' THEN 'citizen_id' ELSE split_part(substr(b.best, 51), chr(31), 1) END AS source, \
+            split_part(b.best, chr(31), 2) AS record_key, split_part(b.best, chr(31), 3) AS role, \
+            CAST(split_part(b.best, chr(31), 4) AS DATE) AS night, \
+            CASE WHEN s.second IS NULL THEN 'unanimous' \
+                 WHEN substr(b.best, 1, 12) <> substr(s.second, 1, 12) THEN r.rule_1 \
+                 WHEN substr(b.best, 13, 12) <> substr(s.second, 13, 12) THEN r.rule_2 \
+                 WHEN substr(b.best, 25, 12) <> substr(s.second, 25, 12) THEN r.rule_3 \
+                 WHEN substr(b.best, 37, 12) <> substr(s.second, 37, 12) THEN r.rule_4 \
+                 WHEN substr(b.best, 50, 1) <> substr(s.second, 50, 1) THEN 'founding_record' ELSE 'record_order' END AS rule, \
+            CAST(split_part(b.best, chr(31), 5) AS BIGINT) AS mentions_agreeing \
+     FROM best b JOIN golden_rule r ON r.attribute = b.attribute \
+     LEFT JOIN runner_up s ON s.person_key = b.person_key AND s.attribute = b.attribute"
 );
 
 /// Each person's golden values, one row a person, as a subquery for `person` to join.
