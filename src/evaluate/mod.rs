@@ -82,6 +82,11 @@ pub struct Evaluation {
     pub false_merges: u64,
     /// True persons spread over more than one predicted person.
     pub split_persons: u64,
+    /// Published mentions without a usable ID number (missing, broken, Excel-damaged) of true
+    /// persons with more than one mention.
+    pub id_less_mentions: u64,
+    /// Of those, the mentions linked to a person whose mentions are mostly their own person's.
+    pub id_less_linked_right: u64,
     /// Deceased-pension report against true cases whose death is in some feed.
     pub deceased_pensions: ReportScore,
     /// All true cases, including deaths no feed shows.
@@ -171,6 +176,17 @@ pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32
            FROM (SELECT pk, person_id, COUNT(*) AS n FROM scored GROUP BY pk, person_id)) WHERE rn = 1",
     )
     .await?;
+    // Mentions without a usable ID number, of true persons with more than one mention: how
+    // many went to their own person.
+    ctx.sql(
+        "CREATE VIEW id_less AS SELECT t.person_id, ps.person_key AS pk \
+         FROM truth_mentions t JOIN person_source ps ON ps.source = t.source AND ps.record_key = t.record_key AND ps.role = t.role \
+         WHERE ps.id_status NOT IN ('valid', 'upgraded_15') \
+           AND t.person_id IN (SELECT person_id FROM scored GROUP BY person_id HAVING COUNT(*) > 1)",
+    )
+    .await?;
+    let id_less_mentions = count(&ctx, "SELECT COUNT(*) FROM id_less").await?;
+    let id_less_linked_right = count(&ctx, "SELECT COUNT(*) FROM id_less i JOIN key_truth k ON k.pk = i.pk WHERE k.person_id = i.person_id").await?;
     let deceased = reports::deceased_pensions(&ctx).await?;
     ctx.register_table("report_deceased", Arc::new(datafusion::datasource::MemTable::try_new(deceased.schema, vec![deceased.batches])?))?;
     let deceased_score = score_report(&ctx, "report_deceased", "(SELECT person_id FROM truth_deceased WHERE death_in_feed = 'true')").await?;
@@ -214,6 +230,8 @@ pub async fn evaluate(warehouse: &crate::warehouse::Warehouse, night: Option<u32
         f1: if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) },
         false_merges,
         split_persons,
+        id_less_mentions,
+        id_less_linked_right,
         deceased_pensions: deceased_score,
         deceased_pensions_all_true_cases: deceased_all,
         deceased_pensions_amount_exact: amount_exact,
@@ -279,6 +297,12 @@ pub fn render(e: &Evaluation) -> String {
         e.true_pairs, e.predicted_pairs, e.correct_pairs, e.precision, e.recall, e.f1
     ));
     out.push_str(&format!("false merges: {}  split persons: {}\n", e.false_merges, e.split_persons));
+    out.push_str(&format!(
+        "mentions without a usable ID number: {}, linked to their own person: {} ({:.4})\n",
+        e.id_less_mentions,
+        e.id_less_linked_right,
+        ratio(e.id_less_linked_right, e.id_less_mentions)
+    ));
     out.push_str(&report("deceased pensions (deaths in some feed)", &e.deceased_pensions));
     out.push_str(&format!(
         "    all true cases incl. deaths no feed shows: {}; amounts exact: {}\n",
