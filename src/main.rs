@@ -483,7 +483,7 @@ fn report_list_matches(list: &std::path::Path, matches: &[pophub::external::Entr
     );
     for m in matches.iter().filter(|m| m.outcome == Outcome::Review) {
         tracing::warn!(
-            "{}: line {}: its best candidate (match weight {:.1}) is not certain enough to take; see `pophub match --list {}`",
+            "{}: line {}: its best candidate (match weight {:.1}) is left for a person to confirm (a weak lead, or a number that cannot be compared); see `pophub match --list {}`",
             list.display(),
             m.entry.line,
             m.match_weight.unwrap_or_default(),

@@ -76,8 +76,23 @@ fn a_list_finds_its_people_through_damage_and_leaves_strangers_alone() {
     };
     let twin_born = chrono::NaiveDate::parse_from_str(&twin[4], "%Y-%m-%d").unwrap();
     let elsewhere = pophub::identity::citizen_id::compose("110105", twin_born, if twin[3] == "M" { 11 } else { 12 });
+    // And a valid number nobody holds beside the name and birth date of a person the night
+    // knows no number of (a newborn): maybe them, maybe not — for a person to decide.
+    let newborn = csv_rows(&ok(&[
+        "sql",
+        "SELECT name, CAST(birth_date AS VARCHAR) FROM person WHERE founded_by = 'birth_certificates' AND citizen_id IS NULL AND name IS NOT NULL ORDER BY person_key LIMIT 1",
+        "--warehouse",
+        path(&c.warehouse),
+        "--format",
+        "csv",
+    ]))
+    .remove(0);
+    let newborn_number = pophub::identity::citizen_id::compose("110105", chrono::NaiveDate::parse_from_str(&newborn[1], "%Y-%m-%d").unwrap(), 13);
     let ours = c.dir.path().join("court.csv");
-    let text = format!("序号,姓名,公民身份号码,出生日期\n1,{},{mistyped},\n2,{},,{year_apart}\n3,{},{elsewhere},{}\n", typo[2], namesake[2], twin[2], twin[4]);
+    let text = format!(
+        "序号,姓名,公民身份号码,出生日期\n1,{},{mistyped},\n2,{},,{year_apart}\n3,{},{elsewhere},{}\n4,{},{newborn_number},{}\n",
+        typo[2], namesake[2], twin[2], twin[4], newborn[0], newborn[1]
+    );
     std::fs::write(&ours, encoding_rs::GB18030.encode(&text).0).unwrap();
     let args = |extra: &[&str]| {
         let mut a = vec!["match", "--list", path(&ours), "--warehouse", path(&c.warehouse), "--format", "csv"];
@@ -89,11 +104,12 @@ fn a_list_finds_its_people_through_damage_and_leaves_strangers_alone() {
     assert_eq!(undecodable.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&undecodable.stderr).contains("--encoding"), "{}", String::from_utf8_lossy(&undecodable.stderr));
     let rows = csv_rows(&String::from_utf8(run(args(&["--encoding", "gb18030"])).stdout).unwrap());
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     assert_eq!((rows[0][4].as_str(), rows[0][5].as_str()), ("matched", "id_repaired"), "{:?}", rows[0]);
     assert_eq!(truth_of_key.get(&rows[0][6]), Some(&typo[0]));
     assert_ne!(rows[1][4], "matched", "a namesake born a year apart: {:?}", rows[1]);
     assert_ne!(rows[2][4], "matched", "a namesake born the same day with another number: {:?}", rows[2]);
+    assert_eq!(rows[3][4], "review", "a number the night cannot compare: {:?}", rows[3]);
 
     // The voter roll leaves off the mistyped voter, and nobody else.
     let params: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.data.join("truth/voter_roll.json")).unwrap()).unwrap();

@@ -19,7 +19,7 @@ use super::{ListEntry, ListError};
 use crate::identity::citizen_id;
 use crate::identity::{dates, names};
 use crate::link::resolve::{Blocks, Rule, decide, rule_for};
-use crate::link::score::{Holder, NameFrequencies, Score, Scorer, Side, id_evidence};
+use crate::link::score::{Holder, IdEvidence, NameFrequencies, Score, Scorer, Side, id_evidence};
 use crate::query::{NightLinkage, Rows};
 
 /// What became of an entry.
@@ -256,7 +256,13 @@ fn decide_entry(entry: &ListEntry, p: &Prepared, found: &[Founder], scorer: &Sco
         sides.iter().enumerate().map(|(k, candidate)| (k as u32, scorer.score(&side, candidate, id_evidence(&side, &repairs, holder, candidate)))).collect();
     let candidates = found.len() as u32;
     let key = |k: u32| found[k as usize].person_key.clone();
-    match decide(&scored, &linkage.options) {
+    // Leaving someone off a roll is a decision about a person: an entry whose valid number is
+    // not its candidate's (the candidate has none, or the number is another's) goes to a
+    // person to look at, however well name and birth date agree — a namesake born the same
+    // day is common in a city of millions.
+    let number_speaks = |score: &Score| side.citizen_id.is_none() || score.id == IdEvidence::Same;
+    let decision = decide(&scored, &linkage.options).and_then(|(k, score)| if number_speaks(&score) { Ok((k, score)) } else { Err(Some((k, score.weight))) });
+    match decision {
         Ok((k, score)) => EntryMatch {
             entry: entry.clone(),
             outcome: Outcome::Matched,
