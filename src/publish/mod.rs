@@ -220,9 +220,11 @@ const TABLES: &[Table] = &[
          WHERE s.person_key IS NOT NULL"),
     },
     Table {
-        // One row per household number, from one pass over the register: its persons by
-        // status, the head first (the member the register names 户主, one with status normal
-        // first), counted over the household; its house is the dwelling of the head's address.
+        // One row per household number: its persons by status, the head first (the member the
+        // register names 户主, one with status normal first), and the household's counts by a
+        // grouping (a window without an order is computed over its whole input at once, which
+        // failed the ten-million night: 663 MB for one batch); its house is the dwelling of the
+        // head's address.
         name: "household",
         after: &["house"],
         sql: concat!("WITH at AS ", house_at!(), ", \
@@ -234,22 +236,22 @@ const TABLES: &[Table] = &[
          ranked AS ( \
              SELECT household_no, status, person_key, address, source, head_record, \
                     ROW_NUMBER() OVER (PARTITION BY household_no \
-                                       ORDER BY head_record IS NULL, status <> 'normal', source, head_record) AS n, \
-                    MIN(district) OVER (PARTITION BY household_no) AS district_code, \
-                    MIN(address) OVER (PARTITION BY household_no) AS any_address, \
-                    MIN(source) OVER (PARTITION BY household_no) AS any_source, \
-                    COUNT(CASE WHEN status = 'normal' THEN person_key END) OVER (PARTITION BY household_no) AS members, \
-                    COUNT(CASE WHEN status = 'deceased' THEN person_key END) OVER (PARTITION BY household_no) AS deceased_members, \
-                    COUNT(CASE WHEN status = 'moved_out' THEN person_key END) OVER (PARTITION BY household_no) AS moved_out_members \
+                                       ORDER BY head_record IS NULL, status <> 'normal', source, head_record) AS n \
              FROM member), \
+         totals AS ( \
+             SELECT household_no, MIN(district) AS district_code, MIN(address) AS any_address, MIN(source) AS any_source, \
+                    COUNT(CASE WHEN status = 'normal' THEN person_key END) AS members, \
+                    COUNT(CASE WHEN status = 'deceased' THEN person_key END) AS deceased_members, \
+                    COUNT(CASE WHEN status = 'moved_out' THEN person_key END) AS moved_out_members \
+             FROM member GROUP BY household_no), \
          household AS ( \
-             SELECT household_no, district_code, \
-                    CASE WHEN head_record IS NOT NULL THEN person_key END AS head_key, \
-                    CASE WHEN head_record IS NOT NULL THEN status END AS head_status, \
-                    members, deceased_members, moved_out_members, \
-                    CASE WHEN head_record IS NOT NULL THEN address ELSE any_address END AS address, \
-                    CASE WHEN head_record IS NOT NULL THEN source ELSE any_source END AS source, head_record AS record_key \
-             FROM ranked WHERE n = 1) \
+             SELECT r.household_no, t.district_code, \
+                    CASE WHEN r.head_record IS NOT NULL THEN r.person_key END AS head_key, \
+                    CASE WHEN r.head_record IS NOT NULL THEN r.status END AS head_status, \
+                    t.members, t.deceased_members, t.moved_out_members, \
+                    CASE WHEN r.head_record IS NOT NULL THEN r.address ELSE t.any_address END AS address, \
+                    CASE WHEN r.head_record IS NOT NULL THEN r.source ELSE t.any_source END AS source, r.head_record AS record_key \
+             FROM ranked r JOIN totals t ON t.household_no = r.household_no WHERE r.n = 1) \
          SELECT h.household_no, h.district_code, h.head_key, h.head_status, h.members, h.deceased_members, h.moved_out_members, \
                 h.address, at.house_key, h.source, h.record_key \
          FROM household h LEFT JOIN at ON at.address_key = address_key(h.address)"),
