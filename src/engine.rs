@@ -16,6 +16,7 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deltalake::delta_datafusion::planner::DeltaExtensionPlanner;
 
+use crate::publish::golden::GoldenRecordPlanner;
 use crate::publish::key_order::InKeyOrderPlanner;
 
 /// A session whose SQL `VARCHAR` is Arrow `Utf8` (the type every pophub table uses) and which
@@ -77,12 +78,17 @@ pub fn publish_session(as_of: NaiveDate, memory_limit: usize, mentions: usize, t
     ctx
 }
 
+/// How many spill files one merge pass of a sort reads at once; more are merged in passes. A
+/// merge's buffers cannot spill and, unbounded, take all the pool they find: at ten million
+/// people one sort's merge of its spills held 5.5 GB of an 8 GB pool and starved the others.
+const SPILL_MERGE_FAN_IN: usize = 16;
+
 /// A runtime for sessions: a memory pool of `memory_limit` bytes (unbounded without) and the
 /// default disk manager to spill to. The pool is fair: each operator that can spill (sorts,
 /// aggregations, the sorts under sort-merge joins) may hold its share of the pool and no more,
 /// so one cannot fill it and leave another with nothing, not even what it needs to spill.
 pub fn runtime(memory_limit: Option<usize>) -> Arc<RuntimeEnv> {
-    let mut runtime = RuntimeEnvBuilder::new();
+    let mut runtime = RuntimeEnvBuilder::new().with_max_spill_merge_fan_in(SPILL_MERGE_FAN_IN);
     if let Some(limit) = memory_limit {
         let top_consumers = std::num::NonZeroUsize::new(5).expect("non-zero");
         runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit), top_consumers)));
@@ -91,14 +97,14 @@ pub fn runtime(memory_limit: Option<usize>) -> Arc<RuntimeEnv> {
 }
 
 /// The physical planner for pophub's plans: Delta's extension nodes (so plans that write Delta
-/// tables run here too) and publish's `InKeyOrder`.
+/// tables run here too), and publish's `InKeyOrder` and `GoldenRecord`.
 #[derive(Debug)]
 struct Planner;
 
 #[async_trait::async_trait]
 impl QueryPlanner for Planner {
     async fn create_physical_plan(&self, plan: &LogicalPlan, session: &dyn Session) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
-        let extensions: Vec<Arc<dyn ExtensionPlanner + Send + Sync>> = vec![DeltaExtensionPlanner::new(), Arc::new(InKeyOrderPlanner)];
+        let extensions: Vec<Arc<dyn ExtensionPlanner + Send + Sync>> = vec![DeltaExtensionPlanner::new(), Arc::new(InKeyOrderPlanner), Arc::new(GoldenRecordPlanner)];
         DefaultPhysicalPlanner::with_extension_planners(extensions).create_physical_plan(plan, session).await
     }
 }

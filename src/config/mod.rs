@@ -144,7 +144,7 @@ impl EngineOptions {
 }
 
 /// A rule that ranks the values a person's mentions give for one attribute (`[golden]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GoldenRule {
     /// A record of the authority register: the one that founded the person, then its duplicates.

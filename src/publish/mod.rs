@@ -4,8 +4,7 @@
 
 mod delta;
 mod facts;
-#[macro_use]
-mod golden;
+pub(crate) mod golden;
 pub(crate) mod key_order;
 mod relations;
 pub mod manifest;
@@ -65,12 +64,58 @@ pub enum PublishError {
     },
 }
 
-/// A published table: its name, the published tables its SQL reads (written before it starts)
-/// and the SQL.
+/// A published table: its name, the published tables it reads (written before it starts) and
+/// what its rows are.
 struct Table {
     name: &'static str,
     after: &'static [&'static str],
-    sql: &'static str,
+    rows: Rows,
+}
+
+/// How a table's rows are made.
+enum Rows {
+    /// By a query.
+    Sql(&'static str),
+    /// By the golden record's node (`person_attribute`), under the pipeline's `[golden]` rules.
+    GoldenRecord,
+    /// By a query that reads two summaries a person, planned when the table starts over the
+    /// tables written before it: `golden_person`, the golden record (see
+    /// `golden::Shape::Persons`), and `death_by_person` (see `death_by_person_sql`).
+    SqlOverPersonSummaries(&'static str),
+}
+
+/// The evidence the register's own deaths carry (status `deceased`).
+macro_rules! register_death_evidence {
+    () => {
+        "household_register"
+    };
+}
+
+/// Each dead person's earliest death date and the kinds of evidence, comma-separated in order.
+/// The kinds are the pipeline's (the register's and each death source's), so the list is a
+/// flag per kind: a grouping of fixed size a person, where a list aggregate held every input
+/// batch of ten million people's deaths and overran its share of the pool.
+fn death_by_person_sql(pipeline: &Pipeline) -> String {
+    let mut kinds: Vec<&str> = pipeline
+        .sources
+        .iter()
+        .filter_map(|s| s.facts.as_ref().filter(|f| f.kind() == "death").and_then(|f| f.constant("evidence")))
+        .chain([register_death_evidence!()])
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let flags: Vec<String> = kinds
+        .iter()
+        .map(|k| {
+            let k = crate::config::field::quote_literal(k);
+            format!("CASE WHEN MAX(CASE WHEN evidence = {k} THEN 1 END) = 1 THEN {k} END")
+        })
+        .collect();
+    format!(
+        "SELECT person_key, MIN(death_date) AS death_date, concat_ws(',', {}) AS death_evidence \
+         FROM death WHERE person_key IS NOT NULL GROUP BY person_key",
+        flags.join(", ")
+    )
 }
 
 /// The dwelling of each room-level address key (several units may share one), as a subquery
@@ -91,7 +136,7 @@ const TABLES: &[Table] = &[
         // Last night's keys against tonight's, added to the history of the night this one follows.
         name: "person_key_event",
         after: &[],
-        sql: "WITH moved AS ( \
+        rows: Rows::Sql("WITH moved AS ( \
            SELECT p.person_key AS old_key, m.person_key AS new_key, COUNT(*) AS mentions, MIN(m.link_rule) AS link_rule \
            FROM previous_person_source p JOIN mention m ON m.source = p.source AND m.record_key = p.record_key AND m.role = p.role \
            WHERE p.person_key IS DISTINCT FROM m.person_key GROUP BY p.person_key, m.person_key), \
@@ -102,59 +147,53 @@ const TABLES: &[Table] = &[
                 CASE WHEN v.old_key IS NULL THEN 'linked' WHEN v.new_key IS NULL THEN 'unlinked' \
                      WHEN t.person_key IS NOT NULL THEN 'split' ELSE 'merged' END AS kind, \
                 v.link_rule AS reason \
-         FROM moved v LEFT JOIN tonight t ON t.person_key = v.old_key CROSS JOIN night n",
+         FROM moved v LEFT JOIN tonight t ON t.person_key = v.old_key CROSS JOIN night n"),
     },
         Table {
         name: "person_source",
         after: &[],
         // A record keeps the night it was first published as long as what it says of the
         // person's identity is unchanged (the golden record's `most_recent`).
-        sql: "SELECT m.person_key, m.source, m.record_key, m.role, m.file, CAST(m.row AS BIGINT) AS row, m.citizen_id_raw, m.citizen_id, \
+        rows: Rows::Sql("SELECT m.person_key, m.source, m.record_key, m.role, m.file, CAST(m.row AS BIGINT) AS row, m.citizen_id_raw, m.citizen_id, \
          m.id_status, m.name_raw, m.name_key, m.name_pinyin, m.sex, m.birth_date, m.birth_date_raw, m.ethnicity, m.address_key, m.household_no, \
          m.link_rule, m.match_weight, \
          CASE WHEN (p.citizen_id_raw IS NOT DISTINCT FROM m.citizen_id_raw) AND (p.name_raw IS NOT DISTINCT FROM m.name_raw) \
                    AND (p.sex IS NOT DISTINCT FROM m.sex) AND (p.birth_date_raw IS NOT DISTINCT FROM m.birth_date_raw) \
               THEN COALESCE(p.seen_since, n.as_of) ELSE n.as_of END AS seen_since \
          FROM mention m CROSS JOIN night n \
-         LEFT JOIN previous_person_source p ON p.source = m.source AND p.record_key = m.record_key AND p.role = m.role",
+         LEFT JOIN previous_person_source p ON p.source = m.source AND p.record_key = m.record_key AND p.role = m.role"),
     },
         Table {
         name: "death",
         after: &[],
-        sql: "SELECT person_key, status_date AS death_date, 'household_register' AS evidence, source, record_key, file, row \
+        rows: Rows::Sql(concat!("SELECT person_key, status_date AS death_date, '", register_death_evidence!(), "' AS evidence, source, record_key, file, row \
          FROM facts_residence WHERE status = 'deceased' \
-         UNION ALL SELECT person_key, death_date, evidence, source, record_key, file, row FROM facts_death",
+         UNION ALL SELECT person_key, death_date, evidence, source, record_key, file, row FROM facts_death")),
     },
         Table {
         name: "person_attribute",
         after: &["person_source"],
-        sql: golden::PERSON_ATTRIBUTE_SQL,
+        rows: Rows::GoldenRecord,
     },
         Table {
         name: "person",
-        after: &["death", "person_attribute"],
-        sql: concat!("WITH founder AS (SELECT * FROM mention WHERE link_rule IN ('register', 'new_person')), \
-         d AS (SELECT person_key, MIN(death_date) AS death_date, array_to_string(array_sort(array_agg(evidence)), ',') AS death_evidence \
-               FROM (SELECT person_key, evidence, MIN(death_date) AS death_date FROM death WHERE person_key IS NOT NULL GROUP BY person_key, evidence) \
-               GROUP BY person_key), \
-         c AS (SELECT person_key, SUM(n) AS mention_count, COUNT(*) AS source_count \
-               FROM (SELECT person_key, source, COUNT(*) AS n FROM mention WHERE person_key IS NOT NULL GROUP BY person_key, source) \
-               GROUP BY person_key) \
-         SELECT f.person_key, f.citizen_id, f.id_status, g.name, g.sex, g.birth_date, g.ethnicity, \
-                substr(f.citizen_id, 1, 6) AS id_region_code, citizen_id_region(f.citizen_id) AS id_region_name, \
+        after: &["death", "person_source"],
+        // The golden record gives each person's values, ID number, founding record and counts
+        // in one pass over their records; the register's facts are the founding record's.
+        rows: Rows::SqlOverPersonSummaries("\
+         SELECT g.person_key, g.citizen_id, g.id_status, g.name, g.sex, CAST(g.birth_date AS DATE) AS birth_date, g.ethnicity, \
+                substr(g.citizen_id, 1, 6) AS id_region_code, citizen_id_region(g.citizen_id) AS id_region_name, \
                 r.household_no, r.district AS district_code, r.address AS registered_address, r.relation, \
                 r.status AS register_status, r.status_date AS register_status_date, \
-                d.death_date, d.death_evidence, c.mention_count, c.source_count, f.source AS founded_by \
-         FROM founder f \
-         LEFT JOIN facts_residence r ON r.source = f.source AND r.record_key = f.record_key \
-         LEFT JOIN d ON d.person_key = f.person_key \
-         LEFT JOIN c ON c.person_key = f.person_key \
-         LEFT JOIN ", golden_values!(), " g ON g.person_key = f.person_key"),
+                d.death_date, d.death_evidence, g.mention_count, g.source_count, g.founded_by \
+         FROM golden_person g \
+         LEFT JOIN facts_residence r ON r.source = g.founded_by AND r.record_key = g.founding_record \
+         LEFT JOIN death_by_person d ON d.person_key = g.person_key"),
     },
         Table {
         name: "identity_conflict",
         after: &["person"],
-        sql: "WITH twice AS (SELECT citizen_id FROM person WHERE citizen_id IS NOT NULL GROUP BY citizen_id HAVING COUNT(*) > 1) \
+        rows: Rows::Sql("WITH twice AS (SELECT citizen_id FROM person WHERE citizen_id IS NOT NULL GROUP BY citizen_id HAVING COUNT(*) > 1) \
          SELECT p.citizen_id, 'issued_twice' AS kind, p.person_key, CAST(NULL AS VARCHAR) AS other_person_key, \
                 p.founded_by AS source, f.record_key, f.role \
          FROM person p JOIN twice t ON t.citizen_id = p.citizen_id \
@@ -163,21 +202,21 @@ const TABLES: &[Table] = &[
          SELECT m.citizen_id, 'number_of_other_person' AS kind, m.person_key, p.person_key AS other_person_key, m.source, m.record_key, m.role \
          FROM mention m JOIN person p ON p.citizen_id = m.citizen_id \
          WHERE m.id_status IN ('valid', 'upgraded_15') AND (m.person_key IS NULL OR m.person_key <> p.person_key) \
-           AND m.citizen_id NOT IN (SELECT citizen_id FROM twice)",
+           AND m.citizen_id NOT IN (SELECT citizen_id FROM twice)"),
     },
         Table {
         name: "review_queue",
         after: &[],
-        sql: "SELECT m.source, m.record_key, m.role, m.name_raw, m.citizen_id_raw, m.review_person_key AS person_key, \
+        rows: Rows::Sql("SELECT m.source, m.record_key, m.role, m.name_raw, m.citizen_id_raw, m.review_person_key AS person_key, \
                 m.review_weight AS match_weight \
-         FROM mention m WHERE m.review_person_key IS NOT NULL",
+         FROM mention m WHERE m.review_person_key IS NOT NULL"),
     },
         Table {
         name: "house",
         after: &[],
         // One row per dwelling: each property unit, and each other address (registered, rented,
         // lived at) whose room-level key no unit has, keyed by a digest of that key.
-        sql: "WITH unit AS ( \
+        rows: Rows::Sql("WITH unit AS ( \
              SELECT unit_no, MIN(address) AS address, MIN(area) AS floor_area, MIN(usage) AS usage, \
                     MIN(registered_on) AS registered_on, COUNT(*) AS owner_rows \
              FROM facts_ownership GROUP BY unit_no), \
@@ -193,12 +232,12 @@ const TABLES: &[Table] = &[
                 COALESCE(u.address, d.address) AS address, d.address_key, address_building_key(COALESCE(u.address, d.address)) AS building_key, \
                 NULLIF(split_part(d.address_key, '|', 1), '') AS district, u.floor_area, u.usage, u.registered_on, d.sources, \
                 COALESCE(u.owner_rows, 0) AS owner_rows \
-         FROM dwelling d LEFT JOIN (SELECT *, address_key(address) AS address_key FROM unit) u ON u.address_key = d.address_key",
+         FROM dwelling d LEFT JOIN (SELECT *, address_key(address) AS address_key FROM unit) u ON u.address_key = d.address_key"),
     },
         Table {
         name: "person_house",
         after: &["house"],
-        sql: concat!("WITH at AS ", house_at!(), " \
+        rows: Rows::Sql(concat!("WITH at AS ", house_at!(), " \
          SELECT person_key, unit_no AS house_key, 'owner' AS relation, share, registered_on AS since, 'unit_number' AS evidence, source, record_key \
          FROM facts_ownership WHERE person_key IS NOT NULL \
          UNION ALL \
@@ -217,7 +256,7 @@ const TABLES: &[Table] = &[
          UNION ALL \
          SELECT s.person_key, at.house_key, 'lives_here' AS relation, CAST(NULL AS VARCHAR) AS share, s.registered_on AS since, 'address_key' AS evidence, s.source, s.record_key \
          FROM facts_stay s JOIN at ON address_key(s.current_address) = at.address_key \
-         WHERE s.person_key IS NOT NULL"),
+         WHERE s.person_key IS NOT NULL")),
     },
     Table {
         // One row per household number: its persons by status, the head first (the member the
@@ -227,7 +266,7 @@ const TABLES: &[Table] = &[
         // head's address.
         name: "household",
         after: &["house"],
-        sql: concat!("WITH at AS ", house_at!(), ", \
+        rows: Rows::Sql(concat!("WITH at AS ", house_at!(), ", \
          member AS ( \
              SELECT r.household_no, r.status, r.person_key, MIN(r.district) AS district, MIN(r.address) AS address, \
                     MIN(r.source) AS source, MIN(CASE WHEN w.kind = 'head' THEN r.record_key END) AS head_record \
@@ -254,7 +293,7 @@ const TABLES: &[Table] = &[
              FROM ranked r JOIN totals t ON t.household_no = r.household_no WHERE r.n = 1) \
          SELECT h.household_no, h.district_code, h.head_key, h.head_status, h.members, h.deceased_members, h.moved_out_members, \
                 h.address, at.house_key, h.source, h.record_key \
-         FROM household h LEFT JOIN at ON at.address_key = address_key(h.address)"),
+         FROM household h LEFT JOIN at ON at.address_key = address_key(h.address)")),
     },
     Table {
         // Every relation in both directions (`person_key` is the `relation` of
@@ -265,7 +304,7 @@ const TABLES: &[Table] = &[
         // common parts, owned in shares by hundreds, would give every pair of them.
         name: "relation",
         after: &["household"],
-        sql: "WITH to_head AS ( \
+        rows: Rows::Sql("WITH to_head AS ( \
              SELECT r.person_key, w.kind, w.inverse, h.head_key, r.source, r.record_key \
              FROM facts_residence r JOIN register_relation w ON w.word = trim(r.relation) AND w.kind <> 'head' \
              JOIN household h ON h.household_no = r.household_no), \
@@ -290,32 +329,32 @@ const TABLES: &[Table] = &[
          UNION ALL \
          SELECT person_key, relation, other_person_key, source, MIN(record_key) AS record_key, COUNT(*) AS records \
          FROM stated WHERE person_key IS NOT NULL AND other_person_key IS NOT NULL AND person_key <> other_person_key \
-         GROUP BY person_key, relation, other_person_key, source",
+         GROUP BY person_key, relation, other_person_key, source"),
     },
         Table {
         name: "pension_payment",
         after: &[],
-        sql: "SELECT i.person_key, p.internal_id, p.month, p.amount, p.benefit, p.source, p.record_key, p.file, p.row \
-         FROM facts_payment p LEFT JOIN facts_insured i ON i.source = p.via AND i.internal_id = p.internal_id",
+        rows: Rows::Sql("SELECT i.person_key, p.internal_id, p.month, p.amount, p.benefit, p.source, p.record_key, p.file, p.row \
+         FROM facts_payment p LEFT JOIN facts_insured i ON i.source = p.via AND i.internal_id = p.internal_id"),
     },
         Table {
         name: "birth",
         after: &[],
-        sql: "SELECT child_key, mother_key, father_key, birth_date, hospital, source, record_key, file, row FROM facts_birth",
+        rows: Rows::Sql("SELECT child_key, mother_key, father_key, birth_date, hospital, source, record_key, file, row FROM facts_birth"),
     },
         Table {
         name: "stay",
         after: &[],
-        sql: "SELECT person_key, current_address, origin_address, registered_on, reason, source, record_key, file, row FROM facts_stay",
+        rows: Rows::Sql("SELECT person_key, current_address, origin_address, registered_on, reason, source, record_key, file, row FROM facts_stay"),
     },
         Table {
         name: "tenancy",
         after: &["house"],
-        sql: concat!("SELECT t.tenant_key, t.landlord_key, t.address, h.house_key, t.rent, t.started_on, t.source, t.record_key, t.file, t.row \
+        rows: Rows::Sql(concat!("SELECT t.tenant_key, t.landlord_key, t.address, h.house_key, t.rent, t.started_on, t.source, t.record_key, t.file, t.row \
          FROM facts_tenancy t LEFT JOIN \
-         ", house_at!(), " h ON address_key(t.address) = h.address_key"),
+         ", house_at!(), " h ON address_key(t.address) = h.address_key")),
     },
-    Table { name: "quarantine", after: &[], sql: "SELECT * FROM quarantine_rows" },
+    Table { name: "quarantine", after: &[], rows: Rows::Sql("SELECT * FROM quarantine_rows") },
 ];
 
 /// Builds and writes every published table as a new Delta version, following the night
@@ -356,7 +395,6 @@ pub async fn publish(
     }
     register_batch(ctx, "quarantine_rows", quarantine_batch(pipeline, tables)).map_err(engine("quarantine"))?;
     register_batch(ctx, "register_relation", relations::vocabulary()).map_err(engine("relation"))?;
-    register_batch(ctx, "golden_rule", golden::rules_table(&pipeline.golden)).map_err(engine("person_attribute"))?;
     // Up to `tables_at_once` tables at a time, each once the tables it reads are written.
     let mut pending: Vec<&'static Table> = TABLES.iter().collect();
     let stage = progress.stage("publish", pending.len() as u64, crate::progress::Unit::Items("tables"));
@@ -366,8 +404,8 @@ pub async fn publish(
         while running.len() < tables_at_once.max(1) {
             let Some(next) = pending.iter().position(|t| t.after.iter().all(|a| written.iter().any(|(w, _)| w.name == *a))) else { break };
             let table = pending.remove(next);
-            let (ctx, warehouse) = (ctx.clone(), warehouse.clone());
-            running.spawn(async move { write_table(&ctx, &warehouse, table).await });
+            let (ctx, warehouse, pipeline) = (ctx.clone(), warehouse.clone(), pipeline.clone());
+            running.spawn(async move { write_table(&ctx, &warehouse, table, &pipeline).await });
         }
         let Some(finished) = running.join_next().await else { break };
         // An error ends the publish; the tables still being written are dropped with `running`.
@@ -382,11 +420,19 @@ pub async fn publish(
 }
 
 /// Writes one table, registers it as written for the tables that read it, and counts its rows.
-async fn write_table(ctx: &SessionContext, warehouse: &Warehouse, table: &Table) -> Result<(TableVersion, StageTiming), PublishError> {
+async fn write_table(ctx: &SessionContext, warehouse: &Warehouse, table: &Table, pipeline: &Pipeline) -> Result<(TableVersion, StageTiming), PublishError> {
     let name = table.name;
     let engine = |e: datafusion::error::DataFusionError| PublishError::Engine { table: name.to_string(), source: Box::new(e) };
     let started = std::time::Instant::now();
-    let rows = ctx.sql(table.sql).await.map_err(engine)?;
+    let rows = match table.rows {
+        Rows::Sql(sql) => ctx.sql(sql).await,
+        Rows::GoldenRecord => golden::golden_record(ctx, &pipeline.golden, golden::Shape::Attributes).await,
+        Rows::SqlOverPersonSummaries(sql) => match register_person_summaries(ctx, pipeline).await {
+            Ok(()) => ctx.sql(sql).await,
+            Err(e) => Err(e),
+        },
+    }
+    .map_err(engine)?;
     let delta = delta::write(ctx, warehouse, name, rows).await?;
     let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
     crate::warehouse::tables::register(ctx, name, &delta).await.map_err(delta_err)?;
@@ -395,6 +441,15 @@ async fn write_table(ctx: &SessionContext, warehouse: &Warehouse, table: &Table)
     crate::warehouse::crash_point(&format!("publish-table:{name}"));
     let timing = StageTiming { stage: name.to_string(), seconds: started.elapsed().as_secs_f64(), peak_memory_bytes: manifest::peak_memory_bytes() };
     Ok((TableVersion { name: name.to_string(), rows, version: delta.version().unwrap_or(0) }, timing))
+}
+
+/// `golden_person` and `death_by_person` over the tables as written tonight.
+async fn register_person_summaries(ctx: &SessionContext, pipeline: &Pipeline) -> datafusion::error::Result<()> {
+    let persons = golden::golden_record(ctx, &pipeline.golden, golden::Shape::Persons).await?;
+    ctx.register_table("golden_person", persons.into_view())?;
+    let deaths = ctx.sql(&death_by_person_sql(pipeline)).await?;
+    ctx.register_table("death_by_person", deaths.into_view())?;
+    Ok(())
 }
 
 /// Writes the staged mentions, file after file, with their linkage's columns beside them.
