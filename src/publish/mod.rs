@@ -571,3 +571,34 @@ fn quarantine_batch(pipeline: &Pipeline, tables: &[SourceTable]) -> RecordBatch 
     ];
     RecordBatch::try_new(Arc::new(schema), columns).expect("quarantine columns")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_death_lists_each_kind_of_its_evidence_once_in_order() {
+        let pipeline = Pipeline::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/nightly.toml")), None).unwrap();
+        let ctx = SessionContext::new();
+        ctx.sql(
+            "CREATE VIEW death AS SELECT column1 AS person_key, CAST(column2 AS DATE) AS death_date, column3 AS evidence \
+             FROM (VALUES ('P1', '2026-03-02', 'household_register'), ('P1', '2026-03-01', 'cremation'), ('P1', '2026-03-04', 'cremation'), \
+                          ('P2', '2026-05-01', 'household_register'), (NULL, '2026-01-01', 'cremation'))",
+        )
+        .await
+        .unwrap();
+        let sql = format!("SELECT person_key, CAST(death_date AS VARCHAR), death_evidence FROM ({}) ORDER BY 1", death_by_person_sql(&pipeline));
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let text = |c: usize| -> Vec<String> {
+            let mut values = Vec::new();
+            for b in &batches {
+                let column = arrow::compute::cast(b.column(c), &DataType::Utf8).unwrap();
+                values.extend(column.as_string::<i32>().iter().map(|v| v.unwrap().to_string()));
+            }
+            values
+        };
+        assert_eq!(text(0), ["P1", "P2"]);
+        assert_eq!(text(1), ["2026-03-01", "2026-05-01"]);
+        assert_eq!(text(2), ["cremation,household_register", "household_register"]);
+    }
+}
