@@ -55,10 +55,12 @@ const MIN_BATCH_ROWS: usize = 512;
 /// written at a time: as `session`, sorts and aggregations spilling to disk past `memory_limit`
 /// bytes. Hash joins are the faster but cannot spill; they are kept only while a build side of
 /// every mention for each table at once fits in half the pool, and joins are made as sort-merge
-/// joins (which spill) beyond that, so a large night slows down instead of failing.
-pub fn publish_session(as_of: NaiveDate, memory_limit: usize, mentions: usize, tables_at_once: usize) -> SessionContext {
+/// joins (which spill) beyond that, so a large night slows down instead of failing; and always
+/// unless `hash_joins_allowed`.
+pub fn publish_session(as_of: NaiveDate, memory_limit: usize, mentions: usize, tables_at_once: usize, hash_joins_allowed: bool) -> SessionContext {
     let ctx = session(as_of, Some(memory_limit));
-    let hash_joins = mentions.saturating_mul(HASH_JOIN_BYTES_PER_MENTION).saturating_mul(tables_at_once.max(1)) <= memory_limit / 2;
+    let hash_joins = hash_joins_allowed
+        && mentions.saturating_mul(HASH_JOIN_BYTES_PER_MENTION).saturating_mul(tables_at_once.max(1)) <= memory_limit / 2;
     {
         let state = ctx.state_ref();
         let mut state = state.write();
@@ -78,10 +80,14 @@ pub fn publish_session(as_of: NaiveDate, memory_limit: usize, mentions: usize, t
     ctx
 }
 
-/// How many spill files one merge pass of a sort reads at once; more are merged in passes. A
+/// How many spill files one merge pass of a sort reads at most; more are merged in passes. A
 /// merge's buffers cannot spill and, unbounded, take all the pool they find: at ten million
 /// people one sort's merge of its spills held 5.5 GB of an 8 GB pool and starved the others.
 const SPILL_MERGE_FAN_IN: usize = 16;
+
+/// Pool bytes per spill file a merge pass reads (at least two): in the 256 MB pool, merges of
+/// sixteen left a sort-merge join's sort without room for one batch.
+const POOL_BYTES_PER_MERGED_SPILL: usize = 512 << 20;
 
 /// A runtime for sessions: a memory pool of `memory_limit` bytes (unbounded without) and the
 /// default disk manager to spill to. The pool is fair: each operator that can spill (sorts,
@@ -90,6 +96,7 @@ const SPILL_MERGE_FAN_IN: usize = 16;
 pub fn runtime(memory_limit: Option<usize>) -> Arc<RuntimeEnv> {
     let mut runtime = RuntimeEnvBuilder::new().with_max_spill_merge_fan_in(SPILL_MERGE_FAN_IN);
     if let Some(limit) = memory_limit {
+        runtime = runtime.with_max_spill_merge_fan_in((limit / POOL_BYTES_PER_MERGED_SPILL).clamp(2, SPILL_MERGE_FAN_IN));
         let top_consumers = std::num::NonZeroUsize::new(5).expect("non-zero");
         runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit), top_consumers)));
     }
@@ -131,7 +138,7 @@ mod tests {
     use super::*;
 
     fn hash_joins(mentions: usize, tables_at_once: usize) -> bool {
-        let ctx = publish_session(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), 8192 << 20, mentions, tables_at_once);
+        let ctx = publish_session(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), 8192 << 20, mentions, tables_at_once, true);
         ctx.state().config().options().optimizer.prefer_hash_join
     }
 
@@ -141,6 +148,8 @@ mod tests {
         assert!(!hash_joins(6_328_589, 2));
         assert!(hash_joins(6_328_589, 1));
         assert!(!hash_joins(21_093_083, 1));
+        let never = publish_session(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), 8192 << 20, 1_000, 1, false);
+        assert!(!never.state().config().options().optimizer.prefer_hash_join, "`hash_joins = false` makes every join a sort-merge join");
     }
 
     #[test]

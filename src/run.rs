@@ -201,7 +201,7 @@ async fn night(pipeline: &Pipeline, warehouse: &Warehouse, lock: &WriterLock, st
     record.failed_stage = Some("publish".into());
     let memory_limit = pipeline.engine.memory_limit_mb << 20;
     let tables_at_once = crate::engine::tables_at_once(memory_limit, pipeline.engine.threads());
-    let ctx = crate::engine::publish_session(as_of, memory_limit, linkage.rule.len(), tables_at_once);
+    let ctx = crate::engine::publish_session(as_of, memory_limit, linkage.rule.len(), tables_at_once, pipeline.engine.hash_joins);
     (record.tables, record.publish_stages) = publish::publish(&ctx, pipeline, &tables, (&staged_mentions, linkage), staging, warehouse, previous.as_ref(), (as_of, &record.run_id), tables_at_once, progress).await?;
     let model_run = match &previous {
         Some(night) if !summary.model_trained => night.model_run.clone(),

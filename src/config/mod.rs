@@ -130,6 +130,10 @@ options! {
         /// needs 256 of it, so a smaller pool writes fewer tables at once than `threads`. The
         /// linker's own structures are outside it (about 370 bytes a mention, see bench/scale.sh).
         pub memory_limit_mb: usize = 8192,
+        /// Whether publish may make a join a hash join (the faster, but it cannot spill) while
+        /// a build side of every mention, for each table written at a time, fits half the pool;
+        /// false makes every join a sort-merge join, which spills.
+        pub hash_joins: bool = true,
     }
 }
 

@@ -82,7 +82,7 @@ mod tests {
             RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(keys))]).unwrap()
         };
         let partitions: Vec<Vec<RecordBatch>> = (0..2).map(|p| (0..10).map(|b| batch((p * 10 + b) * 1000)).collect()).collect();
-        let ctx = crate::engine::publish_session(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), 256 << 20, 20_000, 2);
+        let ctx = crate::engine::publish_session(chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), 256 << 20, 20_000, 2, true);
         ctx.register_table("unsorted", Arc::new(MemTable::try_new(schema.clone(), partitions).unwrap())).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let warehouse = Warehouse::new(dir.path());
