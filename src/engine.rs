@@ -94,9 +94,9 @@ const POOL_BYTES_PER_MERGED_SPILL: usize = 512 << 20;
 /// aggregations, the sorts under sort-merge joins) may hold its share of the pool and no more,
 /// so one cannot fill it and leave another with nothing, not even what it needs to spill.
 pub fn runtime(memory_limit: Option<usize>) -> Arc<RuntimeEnv> {
-    let mut runtime = RuntimeEnvBuilder::new().with_max_spill_merge_fan_in(SPILL_MERGE_FAN_IN);
+    let fan_in = memory_limit.map_or(SPILL_MERGE_FAN_IN, |limit| (limit / POOL_BYTES_PER_MERGED_SPILL).clamp(2, SPILL_MERGE_FAN_IN));
+    let mut runtime = RuntimeEnvBuilder::new().with_max_spill_merge_fan_in(fan_in);
     if let Some(limit) = memory_limit {
-        runtime = runtime.with_max_spill_merge_fan_in((limit / POOL_BYTES_PER_MERGED_SPILL).clamp(2, SPILL_MERGE_FAN_IN));
         let top_consumers = std::num::NonZeroUsize::new(5).expect("non-zero");
         runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(FairSpillPool::new(limit), top_consumers)));
     }

@@ -14,7 +14,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayBuilder, AsArray, Date32Array, Date32Builder, Int64Builder, RecordBatch, StringArray, StringBuilder};
-use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
@@ -35,6 +34,7 @@ use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
+use super::key_order::KEY_ORDER;
 use crate::config::{GoldenOptions, GoldenRule};
 
 /// Each record of a person with what it says of each attribute (`<attribute>`) and, for the
@@ -186,8 +186,6 @@ impl ExtensionPlanner for GoldenRecordPlanner {
     }
 }
 
-/// Ascending on the person key, nulls last: the order the node asks of its input and keeps.
-const KEY_ORDER: SortOptions = SortOptions { descending: false, nulls_first: false };
 
 /// The physical node: one partition of records sorted on the person key in, golden rows out in
 /// the same order.

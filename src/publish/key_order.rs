@@ -21,8 +21,9 @@ use datafusion::physical_plan::{
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use datafusion::prelude::{DataFrame, ident};
 
-/// Ascending, nulls last: the order `sorted` asks for and the node requires.
-const KEY_ORDER: SortOptions = SortOptions { descending: false, nulls_first: false };
+/// Ascending, nulls last: the order `sorted` asks for and the node requires (and the order the
+/// golden record reads `person_source` in).
+pub(crate) const KEY_ORDER: SortOptions = SortOptions { descending: false, nulls_first: false };
 
 /// The rows sorted on `key`, in that order up to whatever consumes the plan.
 pub fn sorted(rows: DataFrame, key: &str) -> Result<DataFrame> {

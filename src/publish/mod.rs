@@ -400,11 +400,13 @@ pub async fn publish(
     let stage = progress.stage("publish", pending.len() as u64, crate::progress::Unit::Items("tables"));
     let mut written: Vec<(TableVersion, StageTiming)> = Vec::new();
     let mut running = tokio::task::JoinSet::new();
+    // The tasks own the pipeline (the golden rules, the death sources), shared.
+    let shared = Arc::new(pipeline.clone());
     loop {
         while running.len() < tables_at_once.max(1) {
             let Some(next) = pending.iter().position(|t| t.after.iter().all(|a| written.iter().any(|(w, _)| w.name == *a))) else { break };
             let table = pending.remove(next);
-            let (ctx, warehouse, pipeline) = (ctx.clone(), warehouse.clone(), pipeline.clone());
+            let (ctx, warehouse, pipeline) = (ctx.clone(), warehouse.clone(), shared.clone());
             running.spawn(async move { write_table(&ctx, &warehouse, table, &pipeline).await });
         }
         let Some(finished) = running.join_next().await else { break };
@@ -427,10 +429,11 @@ async fn write_table(ctx: &SessionContext, warehouse: &Warehouse, table: &Table,
     let rows = match table.rows {
         Rows::Sql(sql) => ctx.sql(sql).await,
         Rows::GoldenRecord => golden::golden_record(ctx, &pipeline.golden, golden::Shape::Attributes).await,
-        Rows::SqlOverPersonSummaries(sql) => match register_person_summaries(ctx, pipeline).await {
-            Ok(()) => ctx.sql(sql).await,
-            Err(e) => Err(e),
-        },
+        Rows::SqlOverPersonSummaries(sql) => async {
+            register_person_summaries(ctx, pipeline).await?;
+            ctx.sql(sql).await
+        }
+        .await,
     }
     .map_err(engine)?;
     let delta = delta::write(ctx, warehouse, name, rows).await?;
