@@ -270,7 +270,7 @@ async fn previous_links(warehouse: &Warehouse, night: &Night, as_of: NaiveDate) 
     let table = night.table("person_source").map(|t| t.version);
     let engine = |e: datafusion::error::DataFusionError| publish::PublishError::Engine { table: "person_source".into(), source: Box::new(e) };
     let ctx = crate::engine::session(as_of, None);
-    let delta = |source: deltalake::DeltaTableError| crate::warehouse::WarehouseError::Delta { table: "person_source".into(), night: night.night, source: Box::new(source) };
+    let delta = |source: crate::warehouse::tables::TableError| crate::warehouse::WarehouseError::Delta { table: "person_source".into(), night: night.night, source: Box::new(source) };
     let version = table.ok_or_else(|| crate::warehouse::WarehouseError::Refused(format!("night {} has no person_source", night.night)))?;
     crate::warehouse::tables::register_version(&ctx, warehouse, "person_source", version, "previous").await.map_err(delta)?;
     let frame = ctx.sql(&format!("SELECT {} FROM previous", link::carry::PREVIOUS_COLUMNS.join(", "))).await.map_err(engine)?;

@@ -41,8 +41,8 @@ pub enum PublishError {
     Delta {
         /// The published table.
         table: String,
-        /// The Delta error.
-        source: Box<deltalake::DeltaTableError>,
+        /// Why it cannot be read.
+        source: Box<crate::warehouse::tables::TableError>,
     },
     /// A table's new Delta version cannot be written.
     #[error("writing Delta table `{table}` in {path}: {source}; nothing of tonight was committed")]
@@ -162,6 +162,14 @@ const TABLES: &[Table] = &[
               THEN COALESCE(p.seen_since, n.as_of) ELSE n.as_of END AS seen_since \
          FROM mention m CROSS JOIN night n \
          LEFT JOIN previous_person_source p ON p.source = m.source AND p.record_key = m.record_key AND p.role = m.role"),
+    },
+        Table {
+        // The persons each ID number's mentions are linked to, sorted on the number: the
+        // profile's lookup by number reads one page of it.
+        name: "person_by_citizen_id",
+        after: &[],
+        rows: Rows::Sql("SELECT citizen_id, person_key, COUNT(*) AS mentions FROM mention \
+         WHERE citizen_id IS NOT NULL AND person_key IS NOT NULL GROUP BY citizen_id, person_key"),
     },
         Table {
         name: "death",
@@ -437,7 +445,7 @@ async fn write_table(ctx: &SessionContext, warehouse: &Warehouse, table: &Table,
     }
     .map_err(engine)?;
     let delta = delta::write(ctx, warehouse, name, rows).await?;
-    let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
+    let delta_err = |source: crate::warehouse::tables::TableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
     crate::warehouse::tables::register(ctx, name, &delta).await.map_err(delta_err)?;
     let count = ctx.sql(&format!("SELECT COUNT(*) FROM {name}")).await.map_err(engine)?.collect().await.map_err(engine)?;
     let rows = count.first().map_or(0, |b| b.column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0) as u64);
@@ -519,7 +527,7 @@ async fn register_previous(ctx: &SessionContext, tonight: (chrono::NaiveDate, &s
 }
 
 async fn register_pinned(ctx: &SessionContext, warehouse: &Warehouse, name: &str, version: u64, alias: &str) -> Result<(), PublishError> {
-    let delta_err = |source: deltalake::DeltaTableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
+    let delta_err = |source: crate::warehouse::tables::TableError| PublishError::Delta { table: name.to_string(), source: Box::new(source) };
     crate::warehouse::tables::register_version(ctx, warehouse, name, version, alias).await.map_err(delta_err)
 }
 

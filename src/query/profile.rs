@@ -97,8 +97,13 @@ impl TableProvider for ProfileTable {
 
     async fn scan(&self, state: &dyn Session, projection: Option<&Vec<usize>>, _filters: &[Expr], _limit: Option<usize>) -> Result<Arc<dyn ExecutionPlan>> {
         let state = state.as_any().downcast_ref::<SessionState>().ok_or_else(|| DataFusionError::Internal("person_profile runs in a DataFusion session".into()))?;
+        let started = std::time::Instant::now();
         let keys = person_keys(&self.lookup, &self.wanted).await?;
+        let found = started.elapsed();
         let batches = sections_of(&SessionContext::new_with_state(state.clone()), &keys).await?;
+        let sections = started.elapsed() - found;
+        tracing::debug!(persons = keys.len(), lookup_ms = found.as_secs_f64() * 1e3, sections_ms = sections.as_secs_f64() * 1e3,
+            "person_profile: {} persons found in {:.1} ms, their sections read in {:.1} ms", keys.len(), found.as_secs_f64() * 1e3, sections.as_secs_f64() * 1e3);
         Ok(MemorySourceConfig::try_new_exec(&[batches], schema(), projection.cloned())?)
     }
 }
@@ -116,10 +121,12 @@ async fn person_keys(lookup: &SessionContext, wanted: &str) -> Result<Vec<String
     let frame = if is_person_key(wanted) {
         lookup.table("person").await?.filter(col("person_key").eq(lit(wanted)))?.select_columns(&["person_key"])?
     } else {
-        // Every person's founding record is one of its mentions, so the mentions alone answer.
+        // Every person's founding record is one of its mentions, so the mentions alone answer:
+        // through their index by number, or on a night published before it, themselves.
         let number = crate::identity::citizen_id::normalize(wanted, chrono::Local::now().date_naive()).text;
+        let mentions = if lookup.table_exist("person_by_citizen_id")? { "person_by_citizen_id" } else { "person_source" };
         lookup
-            .table("person_source")
+            .table(mentions)
             .await?
             .filter(col("citizen_id").eq(lit(number)).and(col("person_key").is_not_null()))?
             .select_columns(&["person_key"])?

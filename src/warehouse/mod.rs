@@ -83,8 +83,8 @@ pub enum WarehouseError {
         table: String,
         /// The night whose version was being opened (for a vacuum, the current night).
         night: u32,
-        /// The Delta error.
-        source: Box<deltalake::DeltaTableError>,
+        /// Why it cannot be read.
+        source: Box<tables::TableError>,
     },
 }
 

@@ -46,7 +46,7 @@ pub async fn vacuum(warehouse: &Warehouse, lock: &WriterLock, keep_nights: usize
     }
     let mut files_deleted = BTreeMap::new();
     for (name, versions) in pinned {
-        let delta = |source: deltalake::DeltaTableError| WarehouseError::Delta { table: name.clone(), night: current, source: Box::new(source) };
+        let delta = |source: deltalake::DeltaTableError| WarehouseError::Delta { table: name.clone(), night: current, source: Box::new(source.into()) };
         // The latest version, committed as a night or not: Delta commits the vacuum after it.
         let table = tables::open_latest(warehouse, &name).await.map_err(delta)?;
         let (_, metrics) = table
