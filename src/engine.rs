@@ -129,7 +129,7 @@ pub fn session_on(as_of: NaiveDate, runtime: Arc<RuntimeEnv>) -> SessionContext 
         .with_query_planner(Arc::new(Planner))
         .build();
     let ctx = SessionContext::new_with_state(state);
-    crate::identity::udf::register(&ctx, as_of);
+    crate::identity::udf::Functions::new(as_of).register(&ctx);
     ctx
 }
 

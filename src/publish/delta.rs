@@ -109,7 +109,7 @@ mod tests {
         for entry in std::fs::read_dir(warehouse.table("person")).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "parquet") {
-                let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_page_index(true);
+                let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
                 let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(std::fs::File::open(&path).unwrap(), options).unwrap();
                 // A lookup's unit of work: pages of at most PAGE_ROWS rows, and no large key
                 // dictionary (20,000 distinct keys outgrow DICTIONARY_BYTES: the rest is plain).
