@@ -80,7 +80,7 @@ pub async fn register(ctx: &SessionContext, name: &str, table: &DeltaTable) -> R
 /// The table's version as a Parquet listing of its files, with the schema Delta reads it with.
 async fn files_of_version(ctx: &SessionContext, table: &DeltaTable) -> Result<Arc<dyn TableProvider>, TableError> {
     let state = table.snapshot()?;
-    let version = state.version().max(0) as u64;
+    let version = state.version();
     let foreign = |feature| TableError::Foreign { version, feature };
     if state.metadata().configuration().get("delta.columnMapping.mode").is_some_and(|mode| mode != "none") {
         return Err(foreign("column mapping"));
