@@ -1,9 +1,9 @@
 //! The one place where pophub's functions are made and registered with DataFusion, so pipeline
 //! expressions, the pipeline's own plans, analysts' SQL and plans run elsewhere (a Ballista
-//! executor) all see the same set. The functions of a day (`Functions`) are also the codec of
-//! the plans that use them: serialised (datafusion-proto, as Ballista sends plans to its
-//! executors), each of pophub's functions is named with its day, and the side that reads the plan
-//! rebuilds it here. Nothing a function needs is captured where a plan cannot carry it.
+//! scheduler and its executors) all see the same set. The functions that judge dates against
+//! the run's day are values of `Dated`, which holds the day, so a plan that names one carries
+//! it: `FunctionCodec` writes the day when a plan is serialised (datafusion-proto, as Ballista
+//! sends plans) and rebuilds the function from it on the other side, which registers nothing.
 
 use std::sync::{Arc, OnceLock};
 
@@ -14,7 +14,9 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{TableReference, not_impl_err, plan_err};
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{ColumnarValue, Extension, LogicalPlan, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::{
+    ColumnarValue, Extension, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udf,
+};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
@@ -23,8 +25,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use super::{citizen_id, division, names, normalize_ids, parse_dates};
 use crate::address::{self, Districts};
 
-/// pophub's functions for a day (the run's `as_of`, which dates are judged against): registered
-/// in a session, and the codec that carries them in its serialised plans.
+/// pophub's functions for a day (the run's `as_of`, which dates are judged against).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Functions {
     as_of: NaiveDate,
@@ -47,13 +48,12 @@ impl Functions {
     }
 
     /// Every function, made for the day.
-    fn all(&self) -> Vec<ScalarUDF> {
-        let as_of = self.as_of;
-        let text_udf = |name: &str, return_type: DataType, f: Arc<dyn Fn(&StringArray) -> ArrayRef + Send + Sync>| {
+    pub fn all(&self) -> Vec<ScalarUDF> {
+        let text_udf = |name: &str, f: Arc<dyn Fn(&StringArray) -> ArrayRef + Send + Sync>| {
             create_udf(
                 name,
                 vec![DataType::Utf8],
-                return_type,
+                DataType::Utf8,
                 Volatility::Immutable,
                 Arc::new(move |args: &[ColumnarValue]| {
                     let arrays = ColumnarValue::values_to_arrays(args)?;
@@ -65,60 +65,129 @@ impl Functions {
         // The division table is read when a statement first reads an address, not for every session.
         let districts: Arc<OnceLock<Districts>> = Arc::default();
         let room = districts.clone();
-        let mut all = vec![
-            text_udf("citizen_id_normalize", DataType::Utf8, Arc::new(move |a| Arc::new(normalize_ids(a, as_of).0))),
-            text_udf("citizen_id_status", DataType::Utf8, Arc::new(move |a| Arc::new(normalize_ids(a, as_of).1))),
+        let mut all: Vec<ScalarUDF> = DatedKind::ALL.iter().map(|kind| ScalarUDF::new_from_impl(Dated::new(*kind, self.as_of))).collect();
+        all.extend([
             text_udf(
                 "citizen_id_region",
-                DataType::Utf8,
                 Arc::new(|a| {
                     Arc::new(a.iter().map(|v| v.and_then(citizen_id::region_code).and_then(division::decode).map(|r| r.name)).collect::<StringArray>())
                 }),
             ),
-            text_udf("name_key", DataType::Utf8, Arc::new(|a| Arc::new(a.iter().map(|v| v.map(names::matching_key)).collect::<StringArray>()))),
+            text_udf("name_key", Arc::new(|a| Arc::new(a.iter().map(|v| v.map(names::matching_key)).collect::<StringArray>()))),
             text_udf(
                 "name_pinyin",
-                DataType::Utf8,
                 Arc::new(|a| Arc::new(a.iter().map(|v| v.map(|v| names::pinyin_key(&names::matching_key(v)))).collect::<StringArray>())),
             ),
-            text_udf("address_key", DataType::Utf8, Arc::new(move |a| Arc::new(address::room_keys(room.get_or_init(Districts::new), a)))),
-            text_udf(
-                "address_building_key",
-                DataType::Utf8,
-                Arc::new(move |a| Arc::new(address::building_keys(districts.get_or_init(Districts::new), a))),
-            ),
-            text_udf("dwelling_key", DataType::Utf8, Arc::new(|a| Arc::new(a.iter().map(|v| v.map(address::dwelling_key)).collect::<StringArray>()))),
-            text_udf("parse_date", DataType::Date32, Arc::new(move |a| Arc::new(parse_dates(a, as_of)))),
-        ];
+            text_udf("address_key", Arc::new(move |a| Arc::new(address::room_keys(room.get_or_init(Districts::new), a)))),
+            text_udf("address_building_key", Arc::new(move |a| Arc::new(address::building_keys(districts.get_or_init(Districts::new), a)))),
+            text_udf("dwelling_key", Arc::new(|a| Arc::new(a.iter().map(|v| v.map(address::dwelling_key)).collect::<StringArray>()))),
+        ]);
         all.extend(crate::access::masks::udfs());
         all
     }
+}
 
-    /// A plan's pophub function is written as its day; any other function is left to its name.
-    fn encode(&self, function: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        if self.all().iter().any(|f| f.name() == function.name()) {
-            buf.extend_from_slice(self.as_of.format(DAY).to_string().as_bytes());
+/// The functions whose results depend on the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum DatedKind {
+    /// `citizen_id_normalize`: a number's normal form (a 15-digit number born by then upgraded).
+    Normalize,
+    /// `citizen_id_status`: `valid`, `repaired`…; a birth date after the day is impossible.
+    Status,
+    /// `parse_date`: a date in any of the departments' formats; after the day, none.
+    ParseDate,
+}
+
+impl DatedKind {
+    const ALL: [DatedKind; 3] = [DatedKind::Normalize, DatedKind::Status, DatedKind::ParseDate];
+
+    fn name(self) -> &'static str {
+        match self {
+            DatedKind::Normalize => "citizen_id_normalize",
+            DatedKind::Status => "citizen_id_status",
+            DatedKind::ParseDate => "parse_date",
         }
-        Ok(())
+    }
+}
+
+/// A function of text judged against a day, which it holds (and a plan carries).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Dated {
+    kind: DatedKind,
+    as_of: NaiveDate,
+    signature: Signature,
+}
+
+impl Dated {
+    fn new(kind: DatedKind, as_of: NaiveDate) -> Dated {
+        Dated { kind, as_of, signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for Dated {
+    fn name(&self) -> &str {
+        self.kind.name()
     }
 
-    /// The function a plan names with its day, made for that day.
-    fn decode(name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        let day = std::str::from_utf8(buf).ok().and_then(|d| NaiveDate::parse_from_str(d, DAY).ok());
-        let Some(as_of) = day else {
-            return plan_err!("function `{name}` is not known here: a pophub function travels with its day, which this plan does not give");
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(if self.kind == DatedKind::ParseDate { DataType::Date32 } else { DataType::Utf8 })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let input = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+        let input = input.as_string::<i32>();
+        let out: ArrayRef = match self.kind {
+            DatedKind::Normalize => Arc::new(normalize_ids(input, self.as_of).0),
+            DatedKind::Status => Arc::new(normalize_ids(input, self.as_of).1),
+            DatedKind::ParseDate => Arc::new(parse_dates(input, self.as_of)),
         };
-        match Functions::new(as_of).all().into_iter().find(|f| f.name() == name) {
-            Some(function) => Ok(Arc::new(function)),
-            None => plan_err!("function `{name}` is not one of pophub's: is the other side an older pophub?"),
-        }
+        Ok(ColumnarValue::Array(out))
     }
 }
 
 /// How a function's day is written in a plan.
 const DAY: &str = "%Y-%m-%d";
 
-impl LogicalExtensionCodec for Functions {
+/// The datafusion-proto codec of plans that use pophub's functions: a dated function is written
+/// with its day, the others by name, and both are made anew from this module when read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FunctionCodec;
+
+impl FunctionCodec {
+    fn encode(function: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        let function: &dyn std::any::Any = function.inner().as_ref();
+        if let Some(dated) = function.downcast_ref::<Dated>() {
+            buf.extend_from_slice(dated.as_of.format(DAY).to_string().as_bytes());
+        }
+        Ok(())
+    }
+
+    fn decode(name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        let day = match std::str::from_utf8(buf).ok().filter(|d| !d.is_empty()) {
+            Some(day) => match NaiveDate::parse_from_str(day, DAY) {
+                Ok(day) => Some(day),
+                Err(_) => return plan_err!("function `{name}` comes with `{day}`, which is not a day"),
+            },
+            None => None,
+        };
+        // Undated functions do not read the day, so any makes them.
+        let made = Functions::new(day.unwrap_or_default()).all().into_iter().find(|f| f.name() == name);
+        match made {
+            Some(f) if day.is_none() && (f.inner().as_ref() as &dyn std::any::Any).is::<Dated>() => {
+                plan_err!("function `{name}` judges dates against a day, which this plan does not give with it")
+            }
+            Some(f) => Ok(Arc::new(f)),
+            None => plan_err!("function `{name}` is not one of pophub's: is the other side an older pophub?"),
+        }
+    }
+}
+
+impl LogicalExtensionCodec for FunctionCodec {
     fn try_decode(&self, _buf: &[u8], _inputs: &[LogicalPlan], _ctx: &TaskContext) -> Result<Extension> {
         not_impl_err!("pophub's plan nodes are not sent as logical plans")
     }
@@ -136,15 +205,15 @@ impl LogicalExtensionCodec for Functions {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        Functions::decode(name, buf)
+        FunctionCodec::decode(name, buf)
     }
 
     fn try_encode_udf(&self, function: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.encode(function, buf)
+        FunctionCodec::encode(function, buf)
     }
 }
 
-impl PhysicalExtensionCodec for Functions {
+impl PhysicalExtensionCodec for FunctionCodec {
     fn try_decode(&self, _buf: &[u8], _inputs: &[Arc<dyn ExecutionPlan>], _ctx: &TaskContext, _proto: &dyn PhysicalProtoConverterExtension) -> Result<Arc<dyn ExecutionPlan>> {
         not_impl_err!("pophub's plan nodes are not sent to executors")
     }
@@ -154,11 +223,11 @@ impl PhysicalExtensionCodec for Functions {
     }
 
     fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        Functions::decode(name, buf)
+        FunctionCodec::decode(name, buf)
     }
 
     fn try_encode_udf(&self, function: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        self.encode(function, buf)
+        FunctionCodec::encode(function, buf)
     }
 }
 
@@ -177,12 +246,10 @@ mod tests {
             .create_physical_plan()
             .await
             .unwrap();
-        let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &Functions::new(as_of)).unwrap();
+        let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &FunctionCodec).unwrap();
         let elsewhere = SessionContext::new();
         assert!(!elsewhere.state().scalar_functions().contains_key("parse_date"), "the other side has no pophub function of its own");
-        // The reading side's codec may be of any day: the plan's day decides.
-        let any_day = Functions::new(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap());
-        let plan = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &elsewhere.task_ctx(), &any_day).unwrap();
+        let plan = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &elsewhere.task_ctx(), &FunctionCodec).unwrap();
         let rows = datafusion::physical_plan::collect(plan, elsewhere.task_ctx()).await.unwrap();
         let column = arrow::compute::cast(rows[0].column(0), &DataType::Utf8).unwrap();
         column.as_string::<i32>().iter().next().flatten().map(str::to_string)
@@ -195,10 +262,12 @@ mod tests {
         assert_eq!(parse_elsewhere(NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()).await.as_deref(), Some("2026-12-01"));
 
         // A plan naming a pophub function without its day is refused with a message, not guessed at.
-        let err = Functions::decode("parse_date", b"").unwrap_err().to_string();
-        assert!(err.contains("travels with its day"), "{err}");
-        let err = Functions::decode("no_such_function", b"2026-11-23").unwrap_err().to_string();
+        let err = FunctionCodec::decode("parse_date", b"").unwrap_err().to_string();
+        assert!(err.contains("does not give"), "{err}");
+        let err = FunctionCodec::decode("no_such_function", b"2026-11-23").unwrap_err().to_string();
         assert!(err.contains("not one of pophub's"), "{err}");
+        // An undated function travels by name and is made on the other side.
+        assert_eq!(FunctionCodec::decode("name_key", b"").unwrap().name(), "name_key");
     }
 
     #[tokio::test]

@@ -165,10 +165,10 @@ mod tests {
         let night = crate::engine::session(as_of, None);
         register_version(&night, &warehouse, "person", 0, "person").await.unwrap();
         let plan = night.sql("SELECT COUNT(*) FROM person WHERE mask_name(person_key) LIKE 'P*%'").await.unwrap().create_physical_plan().await.unwrap();
-        let functions = crate::identity::udf::Functions::new(as_of);
-        let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &functions).unwrap();
+        let codec = crate::identity::udf::FunctionCodec;
+        let bytes = datafusion_proto::bytes::physical_plan_to_bytes_with_extension_codec(plan, &codec).unwrap();
         let elsewhere = SessionContext::new();
-        let plan = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &elsewhere.task_ctx(), &functions).unwrap();
+        let plan = datafusion_proto::bytes::physical_plan_from_bytes_with_extension_codec(&bytes, &elsewhere.task_ctx(), &codec).unwrap();
         let rows = datafusion::physical_plan::collect(plan, elsewhere.task_ctx()).await.unwrap();
         assert_eq!(rows[0].column(0).as_primitive::<Int64Type>().value(0), 3);
 
