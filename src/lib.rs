@@ -9,6 +9,7 @@
 //! `generate` makes synthetic cities and `evaluate` scores a run against their truth.
 
 pub mod access;
+pub mod cluster;
 pub mod address;
 pub mod config;
 pub mod engine;
@@ -69,6 +70,9 @@ pub enum Error {
     /// The PostgreSQL-wire server could not listen, set up TLS or write its audit log.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
+    /// A cluster process could not start, or the cluster could not be reached.
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
     /// Drift whose source policy is `stop`: nothing was published.
     #[error("{0} drift finding(s) stopped the night before anything was published (see above); fix the export or set the source's [source.drift] policy")]
     Drift(usize),

@@ -78,6 +78,14 @@ struct OutputArgs {
 }
 
 /// Which warehouse and night a reading command reads.
+/// Where a query runs: here, or on a cluster.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Run the query on a Ballista cluster: its scheduler as df://HOST:PORT (`pophub scheduler`).
+    #[arg(long)]
+    cluster: Option<String>,
+}
+
 #[derive(clap::Args)]
 struct NightArgs {
     #[arg(long, default_value = "warehouse")]
@@ -176,7 +184,34 @@ enum Command {
         #[command(flatten)]
         at: NightArgs,
         #[command(flatten)]
+        on: ClusterArgs,
+        #[command(flatten)]
         output: OutputArgs,
+    },
+    /// A Ballista scheduler for `--cluster`: it plans the queries its clients send and hands
+    /// their tasks to executors (`pophub executor`).
+    Scheduler {
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        listen: String,
+    },
+    /// A Ballista executor that runs a scheduler's tasks, pophub's functions included. Every
+    /// executor must reach the warehouse at the path the clients give.
+    Executor {
+        /// The scheduler, HOST:PORT.
+        #[arg(long)]
+        scheduler: String,
+        /// The host it binds and announces to the scheduler.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Its Arrow Flight port (shuffle data); gRPC listens on the next one.
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// Where it keeps shuffle files (a temporary folder when not given).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Tasks at a time (every core when 0).
+        #[arg(long, default_value_t = 0)]
+        tasks: usize,
     },
     /// Every committed night: its tables' versions and rows, and which night is current.
     Nights {
@@ -385,6 +420,8 @@ enum Report {
         #[command(flatten)]
         at: NightArgs,
         #[command(flatten)]
+        on: ClusterArgs,
+        #[command(flatten)]
         output: OutputArgs,
     },
     /// The voter roll of one or more districts on one election day (`--format xlsx`: a sheet per district).
@@ -396,13 +433,16 @@ enum Report {
         #[arg(long)]
         date: NaiveDate,
         /// External list of people deprived of political rights (as `pophub match --list`
-        /// reads it); the persons its entries match are left off the roll.
-        #[arg(long)]
+        /// reads it); the persons its entries match are left off the roll. Not with
+        /// `--cluster`: the list's entries are matched against the night in memory here.
+        #[arg(long, conflicts_with = "cluster")]
         exclude: Option<PathBuf>,
         #[command(flatten)]
         list_format: pophub::external::ListFormat,
         #[command(flatten)]
         at: NightArgs,
+        #[command(flatten)]
+        on: ClusterArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -532,7 +572,7 @@ async fn execute(command: Command, feedback: &Feedback) -> anyhow::Result<u8> {
                 stdout(&pophub::run::summary(&manifest))?;
             }
         }
-        Command::Sql { query, at, output } => {
+        Command::Sql { query, at, on, output } => {
             let sql = match query {
                 Some(q) => q,
                 None => {
@@ -541,7 +581,7 @@ async fn execute(command: Command, feedback: &Feedback) -> anyhow::Result<u8> {
                     q
                 }
             };
-            let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
+            let (ctx, _) = query::open_on(&Warehouse::new(&at.warehouse), at.night, on.cluster.as_deref()).await?;
             let rows = query::Rows::sql(&ctx, &sql).await?;
             query::write_output(&rows, output.format, output.out.as_deref())?;
         }
@@ -604,14 +644,14 @@ async fn execute(command: Command, feedback: &Feedback) -> anyhow::Result<u8> {
                     None => stdout(&text)?,
                 }
             }
-            Report::DeceasedPensions { at, output } => {
-                let (ctx, _) = query::open(&Warehouse::new(&at.warehouse), at.night).await?;
+            Report::DeceasedPensions { at, on, output } => {
+                let (ctx, _) = query::open_on(&Warehouse::new(&at.warehouse), at.night, on.cluster.as_deref()).await?;
                 let rows = query::reports::deceased_pensions(&ctx).await?;
                 query::write_output(&rows, output.format, output.out.as_deref())?;
             }
-            Report::VoterRoll { district, date, exclude, list_format, at, output } => {
+            Report::VoterRoll { district, date, exclude, list_format, at, on, output } => {
                 let wh = Warehouse::new(&at.warehouse);
-                let (ctx, night) = query::open(&wh, at.night).await?;
+                let (ctx, night) = query::open_on(&wh, at.night, on.cluster.as_deref()).await?;
                 let excluded = match exclude {
                     Some(list) => {
                         let matches = pophub::external::match_file(&ctx, &wh, &night, &list, &list_format).await?;
@@ -653,6 +693,10 @@ async fn execute(command: Command, feedback: &Feedback) -> anyhow::Result<u8> {
             let (ctx, night) = query::open(&wh, at.night).await?;
             let linkage = query::NightLinkage::of(&wh, &night)?;
             stdout(&query::explain::explain(&ctx, &linkage, &mention, other.as_ref()).await?)?;
+        }
+        Command::Scheduler { listen } => pophub::cluster::scheduler::run(&listen).await?,
+        Command::Executor { scheduler, host, port, work_dir, tasks } => {
+            pophub::cluster::executor::run(&pophub::cluster::executor::ExecutorOptions { scheduler, host, port, work_dir, tasks }).await?
         }
         Command::Serve { warehouse, listen, tls_cert, tls_key, require_tls, pipeline } => {
             let access = access_options(pipeline.as_deref())?;

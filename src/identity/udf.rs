@@ -182,7 +182,7 @@ impl FunctionCodec {
                 plan_err!("function `{name}` judges dates against a day, which this plan does not give with it")
             }
             Some(f) => Ok(Arc::new(f)),
-            None => plan_err!("function `{name}` is not one of pophub's: is the other side an older pophub?"),
+            None => plan_err!("function `{name}` is not known here, neither DataFusion's nor pophub's: is this side an older pophub?"),
         }
     }
 }
@@ -265,7 +265,7 @@ mod tests {
         let err = FunctionCodec::decode("parse_date", b"").unwrap_err().to_string();
         assert!(err.contains("does not give"), "{err}");
         let err = FunctionCodec::decode("no_such_function", b"2026-11-23").unwrap_err().to_string();
-        assert!(err.contains("not one of pophub's"), "{err}");
+        assert!(err.contains("not known here"), "{err}");
         // An undated function travels by name and is made on the other side.
         assert_eq!(FunctionCodec::decode("name_key", b"").unwrap().name(), "name_key");
     }

@@ -48,6 +48,9 @@ pub enum QueryError {
     /// The results cannot be formatted or written, e.g. more rows than an Excel sheet holds.
     #[error("writing results: {0}")]
     Output(String),
+    /// The cluster the query was to run on cannot be reached.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 impl From<arrow::error::ArrowError> for QueryError {
@@ -64,9 +67,18 @@ impl From<datafusion::error::DataFusionError> for QueryError {
 
 /// A session over night `night` of the warehouse, or its current night, and that night.
 pub async fn open(warehouse: &Warehouse, night: Option<u32>) -> Result<(SessionContext, Night), QueryError> {
+    open_on(warehouse, night, None).await
+}
+
+/// As `open`, with the session's plans run on the cluster whose scheduler is at `cluster`
+/// (`df://HOST:PORT`) when one is given.
+pub async fn open_on(warehouse: &Warehouse, night: Option<u32>, cluster: Option<&str>) -> Result<(SessionContext, Night), QueryError> {
     let log = NightLog::load(warehouse)?;
     let night = log.resolve(warehouse, night)?.clone();
-    let ctx = crate::engine::session(night_date(&night), None);
+    let ctx = match cluster {
+        Some(url) => crate::cluster::remote_session(url, night_date(&night)).await?,
+        None => crate::engine::session(night_date(&night), None),
+    };
     crate::warehouse::tables::register_night(&ctx, warehouse, &night, "").await?;
     Ok((ctx, night))
 }

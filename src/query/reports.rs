@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use chrono::NaiveDate;
-use datafusion::common::ParamValues;
-use datafusion::datasource::MemTable;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::{DFSchema, ParamValues};
+use datafusion::logical_expr::{EmptyRelation, LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::{DataFrame, SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 
 use super::{QueryError, Rows};
@@ -41,10 +41,16 @@ pub async fn voters_by_district(ctx: &SessionContext, election_day: NaiveDate) -
 }
 
 async fn voter_roll_frame(ctx: &SessionContext, district: Option<&str>, election_day: NaiveDate, excluded: &[String]) -> Result<DataFrame, QueryError> {
-    let schema = Arc::new(Schema::new(vec![Field::new("person_key", DataType::Utf8, false)]));
-    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(excluded.to_vec()))]).expect("one column");
+    // The keys as a plan of values (not a table in memory), so the roll's plan can go to a cluster.
+    let persons = match excluded {
+        [] => {
+            let schema = Schema::new(vec![Field::new("person_key", DataType::Utf8, false)]);
+            LogicalPlan::EmptyRelation(EmptyRelation { produce_one_row: false, schema: Arc::new(DFSchema::try_from(schema)?) })
+        }
+        keys => LogicalPlanBuilder::values(keys.iter().map(|k| vec![lit(k.as_str())]).collect())?.project(vec![col("column1").alias("person_key")])?.build()?,
+    };
     ctx.deregister_table("excluded")?;
-    ctx.register_table("excluded", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+    ctx.register_table("excluded", Arc::new(ViewTable::new(persons, None)))?;
     let params = ParamValues::from(vec![
         ("district", ScalarValue::Utf8(district.map(str::to_string))),
         ("latest_birth_date", ScalarValue::Date32(Some(to_date32(years_before(election_day, 18))))),
