@@ -52,5 +52,8 @@ pub async fn run(options: &ExecutorOptions) -> Result<(), ClusterError> {
     if options.tasks > 0 {
         config.vcores = options.tasks;
     }
-    start_executor_process(Arc::new(config)).await.map_err(|e| ClusterError::Ballista(e.to_string()))
+    tracing::info!("pophub executor: tasks of scheduler {} on {}:{} (Flight) and {}:{grpc_port} (gRPC), {} at a time", options.scheduler, options.host, options.port, options.host, config.vcores);
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|e| ClusterError::Ballista(format!("executor of scheduler {}: {e}; is `pophub scheduler` listening there?", options.scheduler)))
 }

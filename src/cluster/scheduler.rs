@@ -21,5 +21,6 @@ pub async fn run(listen: &str) -> Result<(), ClusterError> {
         ..SchedulerConfig::default()
     };
     let cluster = BallistaCluster::new_from_config(&config).await.map_err(|e| ClusterError::Ballista(e.to_string()))?;
+    tracing::info!("pophub scheduler: listening on {address}; clients give --cluster df://{address}");
     ballista_scheduler::scheduler_process::start_server(cluster, address, Arc::new(config)).await.map_err(|e| ClusterError::Ballista(e.to_string()))
 }
