@@ -48,7 +48,7 @@ impl Functions {
     }
 
     /// Every function, made for the day.
-    pub fn all(&self) -> Vec<ScalarUDF> {
+    fn all(&self) -> Vec<ScalarUDF> {
         let text_udf = |name: &str, f: Arc<dyn Fn(&StringArray) -> ArrayRef + Send + Sync>| {
             create_udf(
                 name,
