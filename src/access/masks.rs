@@ -118,18 +118,7 @@ pub fn raw(value: &str) -> String {
 /// text (dates too, for birth dates) and give text; NULL stays NULL.
 pub fn udfs() -> Vec<ScalarUDF> {
     let text = |name: &str, f: fn(&str) -> String| {
-        create_udf(
-            name,
-            vec![DataType::Utf8],
-            DataType::Utf8,
-            Volatility::Immutable,
-            Arc::new(move |args: &[ColumnarValue]| {
-                let arrays = ColumnarValue::values_to_arrays(args)?;
-                let input = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
-                let out: StringArray = input.as_string::<i32>().iter().map(|v| v.map(f)).collect();
-                Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
-            }),
-        )
+        crate::identity::udf::text_function(name, Arc::new(move |a| Arc::new(a.iter().map(|v| v.map(f)).collect::<StringArray>())))
     };
     let birth_date = create_udf(
         "mask_birth_date",

@@ -49,42 +49,45 @@ impl Functions {
 
     /// Every function, made for the day.
     fn all(&self) -> Vec<ScalarUDF> {
-        let text_udf = |name: &str, f: Arc<dyn Fn(&StringArray) -> ArrayRef + Send + Sync>| {
-            create_udf(
-                name,
-                vec![DataType::Utf8],
-                DataType::Utf8,
-                Volatility::Immutable,
-                Arc::new(move |args: &[ColumnarValue]| {
-                    let arrays = ColumnarValue::values_to_arrays(args)?;
-                    let input = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
-                    Ok(ColumnarValue::Array(f(input.as_string::<i32>())))
-                }),
-            )
-        };
         // The division table is read when a statement first reads an address, not for every session.
         let districts: Arc<OnceLock<Districts>> = Arc::default();
         let room = districts.clone();
         let mut all: Vec<ScalarUDF> = DatedKind::ALL.iter().map(|kind| ScalarUDF::new_from_impl(Dated::new(*kind, self.as_of))).collect();
         all.extend([
-            text_udf(
+            text_function(
                 "citizen_id_region",
                 Arc::new(|a| {
                     Arc::new(a.iter().map(|v| v.and_then(citizen_id::region_code).and_then(division::decode).map(|r| r.name)).collect::<StringArray>())
                 }),
             ),
-            text_udf("name_key", Arc::new(|a| Arc::new(a.iter().map(|v| v.map(names::matching_key)).collect::<StringArray>()))),
-            text_udf(
+            text_function("name_key", Arc::new(|a| Arc::new(a.iter().map(|v| v.map(names::matching_key)).collect::<StringArray>()))),
+            text_function(
                 "name_pinyin",
                 Arc::new(|a| Arc::new(a.iter().map(|v| v.map(|v| names::pinyin_key(&names::matching_key(v)))).collect::<StringArray>())),
             ),
-            text_udf("address_key", Arc::new(move |a| Arc::new(address::room_keys(room.get_or_init(Districts::new), a)))),
-            text_udf("address_building_key", Arc::new(move |a| Arc::new(address::building_keys(districts.get_or_init(Districts::new), a)))),
-            text_udf("dwelling_key", Arc::new(|a| Arc::new(a.iter().map(|v| v.map(address::dwelling_key)).collect::<StringArray>()))),
+            text_function("address_key", Arc::new(move |a| Arc::new(address::room_keys(room.get_or_init(Districts::new), a)))),
+            text_function("address_building_key", Arc::new(move |a| Arc::new(address::building_keys(districts.get_or_init(Districts::new), a)))),
+            text_function("dwelling_key", Arc::new(|a| Arc::new(a.iter().map(|v| v.map(address::dwelling_key)).collect::<StringArray>()))),
         ]);
         all.extend(crate::access::masks::udfs());
         all
     }
+}
+
+/// A function of one text (any type cast to text) to text, element by element of its column:
+/// most of pophub's functions and the masks are made this way.
+pub(crate) fn text_function(name: &str, f: Arc<dyn Fn(&StringArray) -> ArrayRef + Send + Sync>) -> ScalarUDF {
+    create_udf(
+        name,
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let input = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+            Ok(ColumnarValue::Array(f(input.as_string::<i32>())))
+        }),
+    )
 }
 
 /// The functions whose results depend on the day.
